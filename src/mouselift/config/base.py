@@ -1,0 +1,103 @@
+"""Strict config models and YAML preset loading.
+
+A preset is ``configs/<group>/<name>.yaml`` (group = the command, e.g. ``prepare``). A config
+argument is either a preset name or a path to a YAML file. Command-line options override keys of
+the loaded file; the result is validated once, so a typo in either place is reported.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+def presets_dir() -> Path:
+    """Folder of the YAML presets: ``$MOUSELIFT_CONFIGS`` or the repository's ``configs/``."""
+    env = os.environ.get("MOUSELIFT_CONFIGS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "configs"
+
+
+def list_presets(group: str) -> list[str]:
+    """Names of the presets available for ``group`` (sorted)."""
+    folder = presets_dir() / group
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def find_preset(group: str, name_or_path: str | os.PathLike) -> Path:
+    """Resolve a preset name of ``group`` or a path to a YAML file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+        if not candidate.is_file():
+            raise ConfigError(f"{candidate}: config file not found")
+        return candidate
+    preset = presets_dir() / group / f"{name_or_path}.yaml"
+    if not preset.is_file():
+        known = ", ".join(list_presets(group)) or "none"
+        raise ConfigError(f"unknown {group} preset {str(name_or_path)!r} (known: {known})")
+    return preset
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "<root>"
+    if err["type"] == "extra_forbidden":
+        return f"{source}: unknown config key {where!r}"
+    return f"{source}: invalid value for {where!r}: {err['msg']}"
+
+
+def merge_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``overrides`` into a copy of ``base``; ``None`` values are ignored."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_overrides(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(
+    model: type[M],
+    group: str,
+    name_or_path: str | os.PathLike | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> M:
+    """Load preset or file ``name_or_path`` (default: the model's defaults), apply ``overrides``,
+    validate against ``model`` and return it. Errors are :class:`ConfigError` in one line."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if name_or_path is not None:
+        path = find_preset(group, name_or_path)
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: a config file must hold a mapping of keys to values")
+        data = loaded
+    if overrides:
+        data = merge_overrides(data, overrides)
+        source = f"{source} + command-line options"
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None

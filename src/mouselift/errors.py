@@ -1,0 +1,25 @@
+"""User-facing errors.
+
+Every mistake a user can make (a missing file, a malformed calibration, a bad option) raises a
+subclass of :class:`MouseliftError` with a one-line message that names the offending file or value.
+The CLI prints such errors as a single line and exits with status 2; anything else is a bug and
+keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class MouseliftError(Exception):
+    """Base class for errors caused by user input, reported in one line."""
+
+
+class CalibrationError(MouseliftError):
+    """A calibration file or camera definition is missing, malformed or physically impossible."""
+
+
+class RecordingError(MouseliftError):
+    """A recording (videos, masks, calibration) is missing, unreadable or inconsistent."""
+
+
+class ConfigError(MouseliftError):
+    """A configuration file or option is invalid (unknown key, wrong type, bad value)."""

@@ -1,0 +1,83 @@
+"""Strict config loading: unknown keys, wrong types and bad presets are one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mouselift.config import StrictModel, load_config, merge_overrides
+from mouselift.config.base import list_presets, presets_dir
+from mouselift.errors import ConfigError
+
+
+class Inner(StrictModel):
+    depth: int = 2
+
+
+class Toy(StrictModel):
+    size: int = 512
+    name: str = "x"
+    inner: Inner = Inner()
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cfg.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_file():
+    assert load_config(Toy, "toy").size == 512
+
+
+def test_file_values_and_overrides(tmp_path):
+    path = write(tmp_path, "size: 128\ninner:\n  depth: 5\n")
+    cfg = load_config(Toy, "toy", path, {"name": "y", "size": None})
+    assert (cfg.size, cfg.name, cfg.inner.depth) == (128, "y", 5)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("sise: 128\n", "unknown config key 'sise'"),
+        ("inner:\n  dpeth: 3\n", "unknown config key 'inner.dpeth'"),
+        ("size: big\n", "invalid value for 'size'"),
+        ("- 1\n- 2\n", "must hold a mapping"),
+        ("size: [1\n", "not valid YAML"),
+    ],
+)
+def test_bad_files_are_one_line_errors(tmp_path, text, needle):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(Toy, "toy", path)
+    message = str(info.value)
+    assert needle in message
+    assert str(path) in message
+    assert "\n" not in message
+
+
+def test_unknown_override_key_is_an_error():
+    with pytest.raises(ConfigError, match="unknown config key 'colour'"):
+        load_config(Toy, "toy", None, {"colour": "red"})
+
+
+def test_unknown_preset_lists_known_ones():
+    with pytest.raises(ConfigError, match="unknown prepare preset 'nope'"):
+        load_config(Toy, "prepare", "nope")
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(Toy, "toy", "/does/not/exist.yaml")
+
+
+def test_merge_overrides_is_recursive_and_skips_none():
+    merged = merge_overrides({"a": 1, "b": {"c": 2, "d": 3}}, {"a": None, "b": {"c": 9}})
+    assert merged == {"a": 1, "b": {"c": 9, "d": 3}}
+
+
+def test_repository_presets_are_found():
+    assert presets_dir().is_dir()
+    assert "default" in list_presets("prepare")
+    assert "tiny" in list_presets("synth")
