@@ -201,7 +201,11 @@ def synthesize(
                 for v, result in enumerate(results):
                     _, rgb_writer, mask_writer = views[v]
                     rgb_writer.write(result.rgb)
-                    mask_writer.write(np.repeat(result.mask[..., None], 3, axis=2) * np.uint8(255))
+                    # The mask video marks every pixel the mouse touches (any supersample hit),
+                    # like a hand-clicked mask that includes the edge pixels: a point on the
+                    # silhouette then always lies in a white pixel.
+                    touched = (result.coverage > 0).astype(np.uint8) * np.uint8(255)
+                    mask_writer.write(np.repeat(touched[..., None], 3, axis=2))
                     clipped[f, v] = result.clipped
         for root, cams in groups:
             write_mammal_pkl(root / CALIBRATION_NAME, cams, undistortion_maps=True)

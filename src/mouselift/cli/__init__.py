@@ -1,0 +1,1 @@
+"""The ``mouselift`` command line: a thin layer over the library API (see :mod:`.main`)."""

@@ -1,0 +1,31 @@
+"""``mouselift demo``: the whole available flow on a synthetic recording, on a CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+EPILOG = """\
+**Examples**
+
+    mouselift demo (writes out/demo/)
+
+    mouselift demo /tmp/mouselift-demo --frames 12 --quiet
+"""
+
+
+def demo(
+    out_dir: Path = typer.Argument(
+        Path("out/demo"), help="Folder for the demo outputs (cleared first)."
+    ),
+    frames: int | None = typer.Option(
+        None, "--frames", "-n", help="Frames to synthesise. [default: preset]"
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Synthesise a small recording and prepare it into a FaceLift-layout dataset."""
+    from ..pipeline.demo import run_demo
+
+    result = run_demo(out_dir, frames=frames, progress=not quiet)
+    typer.echo(result.report)

@@ -1,0 +1,145 @@
+"""Refine the mouse centre: centroid of the visual hull of the masks.
+
+The triangulated mask centroids locate the mouse robustly but are biased: a silhouette's area
+centroid is not the projection of the body's centre (the tail weighs in every silhouette, views
+cut by the image border are left out). The visual hull — the voxels whose projection lies inside
+the mask of every view — approximates the body's volume, and its centroid is a closer estimate of
+the body centre. On a synthetic recording (300 frames over the whole arena; mouse with tail,
+often leaving some images) the hull centroid is a median 1.3 mm from the true volume centroid
+(90th percentile 7.7 mm), the triangulated centroids 6.4 mm (12 mm).
+
+Rules:
+
+* The hull is carved inside a sphere of ``domain`` mm about the triangulated point (the hull of a
+  few views has long spikes along their rays; the sphere keeps them from dragging the centroid).
+* A view whose mask does not touch its image border sees the whole mouse, so a voxel projecting
+  outside its image (or behind it) is not mouse and is carved. A view whose mask is cut by the
+  border cannot tell: it carves only voxels that project inside its image.
+* Which views carve: the valid views whose mask is neither cut by the border nor a triangulation
+  outlier form the base; every other valid view joins when its mask holds at least
+  ``HULL_AGREEMENT`` of the base's coarse hull voxels that project into its image (a view cut by
+  the border is still right inside its image; a wrong mask, e.g. of another object, is not).
+* Voxels are tested at their centres against the nearest mask pixel (OpenCV pixel centres): first
+  coarse voxels (side ``COARSE_FACTOR · step``); the survivors and their neighbours are split into
+  fine voxels of side ``step`` and carved again. Each view carves the survivors of the previous.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ...cameras import Camera
+from .triangulate import projection_matrix
+
+#: Coarse voxel side, in fine steps.
+COARSE_FACTOR = 4
+#: Fewest fine voxels for a usable hull.
+MIN_VOXELS = 8
+
+
+def _lookup(
+    points: np.ndarray, camera: Camera, mask: np.ndarray, threshold: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """For points (N, 3): projecting into the image (in front of the camera), and inside the mask
+    there (nearest pixel, OpenCV pixel centres). Both (N,) bool."""
+    p = projection_matrix(camera)
+    x, y, z = points[:, 0], points[:, 1], points[:, 2]
+    qz = p[2, 0] * x + p[2, 1] * y + p[2, 2] * z + p[2, 3]
+    front = qz > 0
+    qz = np.where(front, qz, 1.0)
+    u = np.rint((p[0, 0] * x + p[0, 1] * y + p[0, 2] * z + p[0, 3]) / qz)
+    v = np.rint((p[1, 0] * x + p[1, 1] * y + p[1, 2] * z + p[1, 3]) / qz)
+    seen = front & (u >= 0) & (u < camera.width) & (v >= 0) & (v < camera.height)
+    inside = np.zeros(len(points), dtype=bool)
+    idx = np.flatnonzero(seen)
+    inside[idx] = mask[v[idx].astype(np.intp), u[idx].astype(np.intp)] > threshold
+    return seen, inside
+
+
+def carve(
+    points: np.ndarray,
+    cameras: Sequence[Camera],
+    masks: Sequence[np.ndarray],
+    threshold: int,
+    partial: Sequence[bool] | None = None,
+) -> np.ndarray:
+    """The points (N, 3) inside every view's mask ``> threshold``.
+
+    ``partial[k]``: view k's mask is cut by its image border, so points projecting outside its
+    image are kept (unknown) instead of removed.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    partial = [False] * len(cameras) if partial is None else list(partial)
+    for cam, mask, cut in zip(cameras, masks, partial, strict=True):
+        if not len(pts):
+            break
+        seen, inside = _lookup(pts, cam, mask, threshold)
+        pts = pts[inside | ~seen] if cut else pts[inside]
+    return pts
+
+
+def _cube_offsets(count: int) -> np.ndarray:
+    """Offsets (count³, 3) of the cells of a cube of ``count`` cells per side, centred on 0."""
+    r = np.arange(count) - (count - 1) / 2
+    return np.stack(np.meshgrid(r, r, r, indexing="ij"), axis=-1).reshape(-1, 3)
+
+
+def _coarse_cells(domain: float, coarse: float) -> np.ndarray:
+    """Coarse cell centres (in coarse units about the start) of the cells overlapping the sphere."""
+    n = int(np.ceil(domain / coarse))
+    cells = _cube_offsets(2 * n + 1)
+    reach = domain + coarse * np.sqrt(3) / 2
+    return cells[np.linalg.norm(cells, axis=1) * coarse <= reach]
+
+
+def coarse_hull(
+    cameras: Sequence[Camera],
+    masks: Sequence[np.ndarray],
+    start: np.ndarray,
+    domain: float,
+    step: float,
+    threshold: int = 127,
+    partial: Sequence[bool] | None = None,
+) -> np.ndarray:
+    """Centres (M, 3) of the coarse voxels (side ``COARSE_FACTOR · step``) of the hull."""
+    start = np.asarray(start, dtype=np.float64).reshape(3)
+    coarse = COARSE_FACTOR * step
+    return carve(start + coarse * _coarse_cells(domain, coarse), cameras, masks, threshold, partial)
+
+
+def agreement(points: np.ndarray, camera: Camera, mask: np.ndarray, threshold: int = 127) -> float:
+    """Fraction of ``points`` (N, 3) projecting into ``camera``'s image that fall inside ``mask``
+    (NaN when none does): how well a view's mask agrees with a hull."""
+    seen, inside = _lookup(np.asarray(points, dtype=np.float64).reshape(-1, 3), camera, mask,
+                           threshold)
+    return float(inside.sum() / seen.sum()) if seen.any() else float("nan")
+
+
+def hull_centroid(
+    cameras: Sequence[Camera],
+    masks: Sequence[np.ndarray],
+    start: np.ndarray,
+    domain: float,
+    step: float,
+    threshold: int = 127,
+    partial: Sequence[bool] | None = None,
+) -> tuple[np.ndarray | None, int]:
+    """Centroid (3,) of the visual hull inside the sphere ``|X − start| ≤ domain``, and its fine
+    voxel count; ``(None, count)`` when fewer than :data:`MIN_VOXELS` fine voxels survive."""
+    start = np.asarray(start, dtype=np.float64).reshape(3)
+    coarse = COARSE_FACTOR * step
+    survivors = coarse_hull(cameras, masks, start, domain, step, threshold, partial)
+    if not len(survivors):
+        return None, 0
+    kept = np.rint((survivors - start) / coarse)
+    grown = np.unique((kept[:, None, :] + _cube_offsets(3)[None]).reshape(-1, 3), axis=0)
+    fine = (grown[:, None, :] * COARSE_FACTOR + _cube_offsets(COARSE_FACTOR)[None]).reshape(-1, 3)
+    fine = fine[np.linalg.norm(fine, axis=1) * step <= domain]
+    inside = carve(start + step * fine, cameras, masks, threshold, partial)
+    if len(inside) < MIN_VOXELS:
+        return None, len(inside)
+    return inside.mean(axis=0), len(inside)
+
+__all__ = ["agreement", "carve", "coarse_hull", "hull_centroid"]

@@ -1,0 +1,310 @@
+"""Turn one frame (all views) into one FaceLift sample, written atomically.
+
+A sample is ``OUT/sample_{frame:06d}/`` holding ``images/cam_XXX.png`` (RGBA, alpha = mask),
+``opencv_cameras.json`` (FaceLift's layout, ``"id"`` = the folder name) and ``sample.json`` (its
+manifest record). Everything is written into a hidden temporary folder in ``OUT`` that is renamed
+to the final name at the end, so a folder with a final name is complete by construction.
+
+A frame that cannot be used (the mouse cannot be located) gets
+``OUT/skipped/frame_{frame:06d}.json`` with the reason instead, so resumed runs and other
+shards know it is done.
+
+The record (one line of ``manifest.jsonl``) holds: ``sample`` (folder name), ``frame`` (source
+frame index), ``split``; ``centre_mm`` (the crop centre, world mm), ``triangulated_mm`` (the
+robustly triangulated mask centroids), ``centre_method`` (``"hull"`` or ``"triangulation"``),
+``hull_voxels``; ``similarity`` (``scale``, ``rotation``, ``translation``: world mm → the
+sample's world, ``X' = s R X + t``; ``scale`` repeated at top level), ``size``, ``num_views``,
+``num_inliers``, ``flags`` (``"cam_XXX:<flag>"`` and sample-level flags); and per view in
+``views``: ``camera`` (source camera name), ``file_path``, ``box`` (the crop in source pixels,
+edge coordinates ``x0, y0, x1, y1``; the bounds of a slightly sheared parallelogram when the
+source has skew), ``centre_px`` (projection of the centre in the source),
+``source_px_per_output_px``, ``mask_area_px``, ``valid_mask``, ``reprojection_error_px`` (of the
+triangulated point against this view's mask centroid), ``inlier_threshold_px``,
+``triangulation_inlier``, ``hull_view``, ``mask_coverage`` (fraction of the crop with alpha >
+``mask_threshold``), ``touches_border`` (mask on the crop's outermost pixels), ``clipped`` (crop
+extends past the source image), ``clipped_in_source`` (mask on the source image border) and
+``flags``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...cameras import Camera
+from ...cameras.facelift import default_file_path, write_opencv_cameras
+from .config import PrepareConfig
+from .crops import CropError, crop_geometry, resample_view, save_png
+from .hull import agreement, coarse_hull, hull_centroid
+from .normalize import frame_similarity
+from .triangulate import mask_stats, triangulate_robust
+
+SAMPLE_PREFIX = "sample_"
+SAMPLE_RE = re.compile(r"^sample_(\d{6,})$")
+TEMP_PREFIX = ".tmp_sample_"
+TEMP_RE = re.compile(r"^\.tmp_sample_(\d{6,})_")
+SKIPPED_DIR = "skipped"
+RECORD_FILE = "sample.json"
+CROP_FAILED = "crop_failed"
+#: Radius of the visual hull's domain, as a fraction of ``radius_mm`` (see :mod:`.hull`).
+HULL_DOMAIN = 0.75
+#: Smallest fraction of the base hull that a further view's mask must hold to carve (see .hull).
+HULL_AGREEMENT = 0.35
+
+#: Per-view quality flags (also in the sample's ``flags`` as ``"cam_XXX:<flag>"``).
+FLAG_NO_MASK = "no_mask"  # mask too small to locate the mouse in this view
+FLAG_OUTLIER = "triangulation_outlier"  # centroid disagrees with the other views
+FLAG_CLIPPED_IN_SOURCE = "clipped_in_source"  # mask touches the source image border
+FLAG_CLIPPED = "clipped"  # crop extends past the source image (transparent there)
+FLAG_TOUCHES_BORDER = "touches_border"  # mask touches the crop border (mouse may be cut)
+FLAG_MASK_DISAGREES = "mask_disagrees"  # valid mask left out of the visual hull (disagrees)
+#: Sample-level flag: the visual hull was unusable, the triangulated point was used instead.
+FLAG_HULL_FALLBACK = "hull_fallback"
+
+
+def sample_name(frame: int) -> str:
+    return f"{SAMPLE_PREFIX}{frame:06d}"
+
+
+def skipped_path(out_dir: Path, frame: int) -> Path:
+    return out_dir / SKIPPED_DIR / f"frame_{frame:06d}.json"
+
+
+@dataclass(frozen=True)
+class FrameOutcome:
+    """What happened to one frame: ``status`` is ``"written"`` or ``"skipped"`` (with reason)."""
+
+    frame: int
+    status: str
+    reason: str | None = None
+
+
+def _round(values, digits: int = 6):
+    return np.round(np.asarray(values, dtype=np.float64), digits).tolist()
+
+
+def _finite_or_none(value: float) -> float | None:
+    return round(float(value), 4) if np.isfinite(value) else None
+
+
+def process_frame(
+    frame: int,
+    images: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    cameras: Sequence[Camera],
+    config: PrepareConfig,
+    split: str,
+    out_dir: str | os.PathLike,
+) -> FrameOutcome:
+    """Locate the mouse, crop, normalise and write the sample of ``frame`` (see module doc)."""
+    out_dir = Path(out_dir)
+    stats = [mask_stats(m, config.mask_threshold) for m in masks]
+    tri = triangulate_robust(
+        cameras,
+        stats,
+        min_mask_fraction=config.min_mask_fraction,
+        inlier_px=config.inlier_px,
+        inlier_relative=config.inlier_relative,
+        min_views=config.min_views,
+    )
+    views_info = [
+        {
+            "camera": cam.name,
+            "mask_area_px": int(s.area),
+            "valid_mask": bool(tri.valid[k]),
+            "reprojection_error_px": _finite_or_none(tri.errors[k]),
+            "inlier_threshold_px": round(float(tri.thresholds[k]), 4),
+        }
+        for k, (cam, s) in enumerate(zip(cameras, stats, strict=True))
+    ]
+    if not tri.ok:
+        return _write_skip(out_dir, frame, tri.reason or "unknown", views_info)
+    centre, centre_flags, hull_voxels, hull_views = _refine_centre(tri, cameras, masks, config)
+    try:
+        geometries = [crop_geometry(cam, centre, config.radius_mm, config.size) for cam in cameras]
+    except CropError as exc:
+        return _write_skip(out_dir, frame, CROP_FAILED, views_info, detail=str(exc))
+    sim = frame_similarity(cameras, centre, config.target_distance)
+    name = sample_name(frame)
+    file_paths = [default_file_path(k) for k in range(len(cameras))]
+    written = [g.camera.transformed(sim) for g in geometries]
+
+    tmp = out_dir / f"{TEMP_PREFIX}{frame:06d}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        (tmp / "images").mkdir(parents=True)
+        views, flags = [], []
+
+        def render(k: int) -> tuple[float, bool]:
+            return _render_view(geometries[k], images[k], masks[k], tmp / file_paths[k], config)
+
+        rendered = list(_view_pool(config.threads).map(render, range(len(cameras))))
+        for k, geom in enumerate(geometries):
+            coverage, touches = rendered[k]
+            view_flags = []
+            if not tri.valid[k]:
+                view_flags.append(FLAG_NO_MASK)
+            if tri.outliers[k]:
+                view_flags.append(FLAG_OUTLIER)
+            if tri.clipped_in_source[k]:
+                view_flags.append(FLAG_CLIPPED_IN_SOURCE)
+            if tri.valid[k] and config.centre_method == "hull" and not hull_views[k]:
+                view_flags.append(FLAG_MASK_DISAGREES)
+            if geom.clipped:
+                view_flags.append(FLAG_CLIPPED)
+            if touches:
+                view_flags.append(FLAG_TOUCHES_BORDER)
+            flags.extend(f"cam_{k:03d}:{f}" for f in view_flags)
+            views.append(
+                {
+                    **views_info[k],
+                    "file_path": file_paths[k],
+                    "box": _round(geom.box, 3),
+                    "centre_px": _round(geom.centre_px, 4),
+                    "source_px_per_output_px": round(geom.scale, 5),
+                    "triangulation_inlier": bool(tri.inliers[k]),
+                    "hull_view": bool(hull_views[k]),
+                    "mask_coverage": coverage,
+                    "touches_border": touches,
+                    "clipped": geom.clipped,
+                    "clipped_in_source": bool(tri.clipped_in_source[k]),
+                    "flags": view_flags,
+                }
+            )
+        record: dict[str, Any] = {
+            "sample": name,
+            "frame": int(frame),
+            "split": split,
+            "centre_mm": _round(centre, 4),
+            "triangulated_mm": _round(tri.point, 4),
+            "centre_method": "triangulation" if centre_flags or hull_voxels is None else "hull",
+            "hull_voxels": hull_voxels,
+            "scale": sim.scale,
+            "similarity": {
+                "scale": sim.scale,
+                "rotation": sim.rotation.tolist(),
+                "translation": sim.translation.tolist(),
+            },
+            "size": config.size,
+            "num_views": len(cameras),
+            "num_inliers": int(tri.inliers.sum()),
+            "flags": centre_flags + flags,
+            "views": views,
+        }
+        write_opencv_cameras(
+            tmp / "opencv_cameras.json", written, sample_id=name, file_paths=file_paths
+        )
+        (tmp / RECORD_FILE).write_text(json.dumps(record) + "\n")
+        try:
+            os.rename(tmp, out_dir / name)
+        except OSError:
+            if (out_dir / name).is_dir():  # written meanwhile by a concurrent run
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return FrameOutcome(frame, "written")
+
+
+_POOL: tuple[int, int, ThreadPoolExecutor] | None = None
+
+
+def _view_pool(threads: int) -> ThreadPoolExecutor:
+    """This process's thread pool for the views (resampling and zlib release the GIL).
+
+    Created lazily per process id and size, so forked worker processes get their own.
+    """
+    global _POOL
+    if _POOL is None or _POOL[:2] != (os.getpid(), threads):
+        _POOL = (os.getpid(), threads, ThreadPoolExecutor(threads, "mouselift-view"))
+    return _POOL[2]
+
+
+def _render_view(
+    geom, image: np.ndarray, mask: np.ndarray, path: Path, config: PrepareConfig
+) -> tuple[float, bool]:
+    """Resample one view, write its PNG; return (mask coverage of the crop, mask touches the crop
+    border)."""
+    rgba = resample_view(image, mask, geom, config.size)
+    save_png(rgba, path, config.png_compress_level)
+    alpha = rgba[..., 3] > config.mask_threshold
+    touches = bool(alpha[0].any() or alpha[-1].any() or alpha[:, 0].any() or alpha[:, -1].any())
+    return round(float(np.count_nonzero(alpha)) / alpha.size, 5), touches
+
+
+def _refine_centre(
+    tri, cameras: Sequence[Camera], masks: Sequence[np.ndarray], config: PrepareConfig
+) -> tuple[np.ndarray, list[str], int | None, np.ndarray]:
+    """The centre to crop around, sample-level flags, the hull's voxel count and which views
+    carved the hull (see :mod:`.hull` for the rules).
+
+    The hull lives in a sphere of ``HULL_DOMAIN · radius_mm`` about the triangulated point. A hull
+    that is empty, or whose centroid is more than half the crop radius from the triangulated
+    point, is not trusted: the triangulated point is used (flag ``hull_fallback``).
+    """
+    n = len(cameras)
+    if config.centre_method == "triangulation":
+        return tri.point, [], None, np.zeros(n, dtype=bool)
+    domain = HULL_DOMAIN * config.radius_mm
+    base = tri.valid & ~tri.outliers & ~tri.clipped_in_source
+    if base.sum() < 2:
+        base = tri.valid & ~tri.outliers
+    use = base.copy()
+    if base.sum() >= 2:
+        idx = np.flatnonzero(base)
+        coarse = coarse_hull(
+            [cameras[i] for i in idx], [masks[i] for i in idx], tri.point, domain,
+            config.hull_step_mm, config.mask_threshold, tri.clipped_in_source[idx],
+        )
+        for k in np.flatnonzero(tri.valid & ~base):
+            score = agreement(coarse, cameras[k], masks[k], config.mask_threshold)
+            use[k] = bool(score >= HULL_AGREEMENT)
+    idx = np.flatnonzero(use)
+    centre, voxels = (None, 0)
+    if len(idx) >= 2:
+        centre, voxels = hull_centroid(
+            [cameras[i] for i in idx], [masks[i] for i in idx], tri.point, domain,
+            config.hull_step_mm, config.mask_threshold, tri.clipped_in_source[idx],
+        )
+    if centre is None or np.linalg.norm(centre - tri.point) > 0.5 * config.radius_mm:
+        return tri.point, [FLAG_HULL_FALLBACK], voxels, use
+    return centre, [], voxels, use
+
+
+def _write_skip(
+    out_dir: Path, frame: int, reason: str, views: list[dict], detail: str | None = None
+) -> FrameOutcome:
+    path = skipped_path(out_dir, frame)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"frame": int(frame), "reason": reason, "views": views}
+    if detail:
+        record["detail"] = detail
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record) + "\n")
+    os.replace(tmp, path)
+    return FrameOutcome(frame, "skipped", reason)
+
+
+__all__ = [
+    "FLAG_CLIPPED",
+    "FLAG_CLIPPED_IN_SOURCE",
+    "FLAG_MASK_DISAGREES",
+    "FLAG_NO_MASK",
+    "FLAG_OUTLIER",
+    "FLAG_TOUCHES_BORDER",
+    "FrameOutcome",
+    "process_frame",
+    "sample_name",
+    "skipped_path",
+]

@@ -1,0 +1,1 @@
+"""End-to-end flows built from the stage packages (the demo now; inference later)."""
