@@ -23,3 +23,11 @@ class RecordingError(MouseliftError):
 
 class ConfigError(MouseliftError):
     """A configuration file or option is invalid (unknown key, wrong type, bad value)."""
+
+
+class SplatFormatError(MouseliftError):
+    """A Gaussian splat file (PLY, ``.splat``) is missing, malformed or not a Gaussian file."""
+
+
+class WeightsError(MouseliftError):
+    """A weights file (VGG, LPIPS, a checkpoint) is missing, unreadable or has wrong keys/shapes."""
