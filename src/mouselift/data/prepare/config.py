@@ -69,6 +69,10 @@ class PrepareConfig(StrictModel):
     hull_step_mm: float = Field(
         2.0, gt=0, le=50, description="voxel size of the visual hull (mm)"
     )
+    eval_views: bool = Field(
+        True, description="also crop the held-out cameras of RECORDING/eval/ when it exists "
+        "(written to sample/eval/; never used to locate the mouse)"
+    )
     # --------------------------------------------------------------------- frame selection
     frames: str | None = Field(
         None, description='source frame range "a:b" (b exclusive, either side optional)'

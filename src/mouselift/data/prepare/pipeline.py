@@ -18,7 +18,7 @@ import queue as queue_module
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,8 +28,8 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from ...errors import ConfigError
-from ..recording import Recording
+from ...errors import ConfigError, RecordingError
+from ..recording import FrameSet, Recording
 from .config import PrepareConfig
 from .manifest import (
     SUMMARY_FILE,
@@ -41,7 +41,7 @@ from .manifest import (
     skipped_records,
 )
 from .normalize import check_undistorted
-from .samples import TEMP_RE, FrameOutcome, process_frame
+from .samples import EVAL_DIR, TEMP_RE, FrameOutcome, HeldOutViews, process_frame
 from .split import GAP, chunks, parse_shard, plan_split, shard_frames
 
 CONFIG_FILE = "prepare_config.yaml"
@@ -117,8 +117,27 @@ def _init_worker(progress_queue: Any, stop_event: Any) -> None:
     _progress_queue, _stop_event = progress_queue, stop_event
 
 
+def _framesets(
+    recording: Recording, held_out: Recording | None, frames: list[int]
+) -> Iterator[tuple[FrameSet, HeldOutViews | None]]:
+    """Decode ``frames`` of the rig and, in lockstep, of the held-out cameras."""
+    rig = recording.frames(wanted=frames, images=True)
+    if held_out is None:
+        for frameset in rig:
+            yield frameset, None
+        return
+    for frameset, extra in zip(rig, held_out.frames(wanted=frames, images=True), strict=True):
+        if extra.index != frameset.index:
+            raise RecordingError(
+                f"{held_out.root}: held-out videos out of step with the rig "
+                f"(frame {extra.index} vs {frameset.index})"
+            )
+        yield frameset, HeldOutViews(extra.images, extra.masks, held_out.cameras)
+
+
 def _run_chunk(
     recording: Recording,
+    held_out: Recording | None,
     out_dir: str,
     config: PrepareConfig,
     frames: list[int],
@@ -127,7 +146,7 @@ def _run_chunk(
 ) -> list[FrameOutcome]:
     """Decode ``frames`` (sorted) sequentially and write their samples."""
     outcomes = []
-    for frameset in recording.frames(wanted=frames, images=True):
+    for frameset, extra in _framesets(recording, held_out, frames):
         if _stop_event is not None and _stop_event.is_set():  # another worker failed
             break
         outcome = process_frame(
@@ -138,6 +157,7 @@ def _run_chunk(
             config,
             labels[frameset.index],
             out_dir,
+            extra,
         )
         outcomes.append(outcome)
         if report is not None:
@@ -148,6 +168,21 @@ def _run_chunk(
 
 
 # ----------------------------------------------------------------------------------- helpers
+def _open_held_out(recording: Recording, config: PrepareConfig) -> Recording | None:
+    """The held-out cameras in ``RECORDING/eval/`` (same layout), if wanted and present."""
+    root = recording.root / EVAL_DIR
+    if not config.eval_views or not root.is_dir():
+        return None
+    held_out = Recording.open(root)
+    check_undistorted(held_out.cameras, held_out.root)
+    if held_out.num_frames != recording.num_frames:
+        raise RecordingError(
+            f"{root}: held-out cameras have {held_out.num_frames} frames, the rig "
+            f"{recording.num_frames}"
+        )
+    return held_out
+
+
 def _check_config_file(out_dir: Path, config: PrepareConfig) -> None:
     """Write ``prepare_config.yaml`` or check that the one there matches ``config``."""
     path = out_dir / CONFIG_FILE
@@ -185,6 +220,7 @@ def _remove_stale_temps(out_dir: Path, frames: set[int]) -> int:
 
 def _run_parallel(
     recording: Recording,
+    held_out: Recording | None,
     out_dir: Path,
     config: PrepareConfig,
     parts: list[np.ndarray],
@@ -205,6 +241,7 @@ def _run_parallel(
             pool.submit(
                 _run_chunk,
                 recording,
+                held_out,
                 str(out_dir),
                 config,
                 [int(f) for f in part],
@@ -263,6 +300,7 @@ def prepare_dataset(
         raise ConfigError(str(exc)) from None
     recording = Recording.open(recording_dir)
     check_undistorted(recording.cameras, recording.root)
+    held_out = _open_held_out(recording, config)
     try:
         plan = plan_split(config, recording.num_frames)
     except ValueError as exc:
@@ -297,6 +335,7 @@ def prepare_dataset(
             if config.workers == 1 or len(parts) == 1:
                 outcomes = _run_chunk(
                     recording,
+                    held_out,
                     str(out),
                     config,
                     [int(f) for f in pending],
@@ -304,7 +343,7 @@ def prepare_dataset(
                     report=lambda _o: bar.update(1),
                 )
             else:
-                outcomes = _run_parallel(recording, out, config, parts, labels, bar)
+                outcomes = _run_parallel(recording, held_out, out, config, parts, labels, bar)
     except BaseException as exc:
         error = exc
         raise

@@ -55,6 +55,8 @@ TEMP_PREFIX = ".tmp_sample_"
 TEMP_RE = re.compile(r"^\.tmp_sample_(\d{6,})_")
 SKIPPED_DIR = "skipped"
 RECORD_FILE = "sample.json"
+#: Sub-folder of a sample holding its held-out views (same layout as the sample itself).
+EVAL_DIR = "eval"
 CROP_FAILED = "crop_failed"
 #: Radius of the visual hull's domain, as a fraction of ``radius_mm`` (see :mod:`.hull`).
 HULL_DOMAIN = 0.75
@@ -97,6 +99,16 @@ def _finite_or_none(value: float) -> float | None:
     return round(float(value), 4) if np.isfinite(value) else None
 
 
+@dataclass(frozen=True)
+class HeldOutViews:
+    """Frames of held-out cameras (``RECORDING/eval/``) for the same source frame: cropped and
+    normalised like the rig views into ``sample/eval/``, never used to locate the mouse."""
+
+    images: Sequence[np.ndarray]
+    masks: Sequence[np.ndarray]
+    cameras: Sequence[Camera]
+
+
 def process_frame(
     frame: int,
     images: Sequence[np.ndarray],
@@ -105,6 +117,7 @@ def process_frame(
     config: PrepareConfig,
     split: str,
     out_dir: str | os.PathLike,
+    held_out: HeldOutViews | None = None,
 ) -> FrameOutcome:
     """Locate the mouse, crop, normalise and write the sample of ``frame`` (see module doc)."""
     out_dir = Path(out_dir)
@@ -203,6 +216,8 @@ def process_frame(
         write_opencv_cameras(
             tmp / "opencv_cameras.json", written, sample_id=name, file_paths=file_paths
         )
+        if held_out is not None:
+            record["eval_views"] = _write_held_out(held_out, centre, sim, name, tmp, config)
         (tmp / RECORD_FILE).write_text(json.dumps(record) + "\n")
         try:
             os.rename(tmp, out_dir / name)
@@ -229,6 +244,39 @@ def _view_pool(threads: int) -> ThreadPoolExecutor:
     if _POOL is None or _POOL[:2] != (os.getpid(), threads):
         _POOL = (os.getpid(), threads, ThreadPoolExecutor(threads, "mouselift-view"))
     return _POOL[2]
+
+
+def _write_held_out(
+    held_out: HeldOutViews, centre: np.ndarray, sim, name: str, tmp: Path, config: PrepareConfig
+) -> list[dict[str, Any]]:
+    """Crop the held-out views around ``centre``, normalise with ``sim``, write ``tmp/eval/``."""
+    geometries = [
+        crop_geometry(cam, centre, config.radius_mm, config.size) for cam in held_out.cameras
+    ]
+    file_paths = [default_file_path(k) for k in range(len(geometries))]
+    (tmp / EVAL_DIR / "images").mkdir(parents=True)
+    info = []
+    for k, geom in enumerate(geometries):
+        coverage, touches = _render_view(
+            geom, held_out.images[k], held_out.masks[k], tmp / EVAL_DIR / file_paths[k], config
+        )
+        info.append(
+            {
+                "camera": held_out.cameras[k].name,
+                "file_path": f"{EVAL_DIR}/{file_paths[k]}",
+                "box": _round(geom.box, 3),
+                "mask_coverage": coverage,
+                "touches_border": touches,
+                "clipped": geom.clipped,
+            }
+        )
+    write_opencv_cameras(
+        tmp / EVAL_DIR / "opencv_cameras.json",
+        [g.camera.transformed(sim) for g in geometries],
+        sample_id=f"{name}/{EVAL_DIR}",
+        file_paths=file_paths,
+    )
+    return info
 
 
 def _render_view(
