@@ -91,7 +91,9 @@ def _check_target(out_dir: Path, overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise MouseliftError(f"{out_dir}: exists and is not a directory")
     if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise MouseliftError(f"{out_dir}: directory is not empty (use overwrite to replace it)")
+        raise MouseliftError(
+            f"{out_dir}: directory is not empty (--overwrite, or overwrite=True, replaces it)"
+        )
 
 
 def _commit(partial: Path, out_dir: Path) -> None:
