@@ -7,13 +7,12 @@ message is one line and starts with the file's path; writers replace their targe
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_write, atomic_write_path
 from ..errors import CalibrationError
 from .camera import Camera
 from .transforms import is_rotation
@@ -97,37 +96,4 @@ def make_camera(path: Path, label: str, **kwargs: Any) -> Camera:
         raise fail(path, f"{label}: {exc}") from None
 
 
-def _temporary_name(target: Path) -> Path:
-    """A fresh name next to ``target`` (same file system, so the final rename is atomic)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write`` on a temporary file next to ``path``, then rename it into place.
-
-    A crash leaves either the old file or none, never a half-written one.
-    """
-    target = Path(path)
-    tmp = _temporary_name(target)
-    try:
-        with open(tmp, "xb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_path(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
-    """Like :func:`atomic_write` for libraries that want a file name (h5py)."""
-    target = Path(path)
-    tmp = _temporary_name(target)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+__all__ = ["atomic_write", "atomic_write_path"]  # re-exported for the format modules

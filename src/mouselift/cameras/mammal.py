@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..errors import CalibrationError
 from .camera import Camera
 from .safe_pickle import safe_load_pickle
@@ -124,7 +125,4 @@ def write_mammal_pkl(
             )
             entry["mapx"], entry["mapy"] = u, v
         entries.append(entry)
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "wb") as f:
-        pickle.dump(entries, f, protocol=4)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: pickle.dump(entries, f, protocol=4))

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -33,6 +31,7 @@ from typing import IO
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from ..errors import SplatFormatError
 from .gaussians import Gaussians
 
@@ -62,26 +61,6 @@ def ply_property_names(num_coeffs: int) -> list[str]:
         *f_rest_names(num_coeffs),
         "opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3",
     ]  # fmt: skip
-
-
-def atomic_write_bytes(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write`` on a temporary file next to ``path`` then rename it into place.
-
-    Creates parent directories. A failure leaves the previous file (or none), never a partial one.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        with open(tmp, "xb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return target
 
 
 def _float32_columns(gaussians: Gaussians) -> dict[str, np.ndarray]:
@@ -136,7 +115,7 @@ def write_ply(path: str | os.PathLike, gaussians: Gaussians, *, pad_sh: bool = F
         f.write(header)
         f.write(np.ascontiguousarray(table).tobytes())
 
-    return atomic_write_bytes(path, write)
+    return atomic_write(path, write)
 
 
 # ---------------------------------------------------------------------------------- reading

@@ -30,9 +30,9 @@ from typing import IO
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from ..errors import SplatFormatError
 from .gaussians import Gaussians
-from .ply import atomic_write_bytes
 from .sh import C0
 
 __all__ = ["SPLAT_DTYPE", "read_splat", "splat_sort_order", "to_splat_bytes", "write_splat"]
@@ -82,7 +82,7 @@ def write_splat(path: str | os.PathLike, gaussians: Gaussians, *, sort: bool = T
     def write(f: IO[bytes]) -> None:
         f.write(payload)
 
-    return atomic_write_bytes(path, write)
+    return atomic_write(path, write)
 
 
 def read_splat(

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ...atomic import atomic_write_text
 from .samples import RECORD_FILE, SAMPLE_RE, SKIPPED_DIR
 
 MANIFEST_FILE = "manifest.jsonl"
@@ -32,13 +33,6 @@ TRAIN_LIST = "train.txt"
 VAL_LIST = "val.txt"
 SUMMARY_FILE = "summary.json"
 LOCK_FILE = ".prepare.lock"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 @contextlib.contextmanager

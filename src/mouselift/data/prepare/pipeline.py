@@ -28,13 +28,13 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
+from ...atomic import atomic_write_text
 from ...errors import ConfigError, RecordingError
 from ..recording import FrameSet, Recording
 from .config import PrepareConfig
 from .manifest import (
     SUMMARY_FILE,
     DatasetStats,
-    atomic_write_text,
     completed_frames,
     locked,
     rebuild,

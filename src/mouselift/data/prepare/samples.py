@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from ...atomic import atomic_write_text
 from ...cameras import Camera
 from ...cameras.facelift import default_file_path, write_opencv_cameras
 from .config import PrepareConfig
@@ -338,9 +339,7 @@ def _write_skip(
     record = {"frame": int(frame), "reason": reason, "views": views}
     if detail:
         record["detail"] = detail
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(record) + "\n")
     return FrameOutcome(frame, "skipped", reason)
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ...atomic import atomic_write_path, atomic_write_text
 from ...errors import RecordingError
 
 NPZ_NAME = "ground_truth.npz"
@@ -83,16 +84,17 @@ class GroundTruth:
 def write_npz_deterministic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` as an uncompressed ``.npz`` with fixed member timestamps (byte-identical for
     identical arrays), to a temporary name renamed into place."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".partial")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-        for name, array in arrays.items():
-            buffer = io.BytesIO()
-            np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, buffer.getvalue())
-    os.replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            for name, array in arrays.items():
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, buffer.getvalue())
+
+    atomic_write_path(path, write)
 
 
 def write_ground_truth(directory: str | os.PathLike, truth: GroundTruth) -> None:
@@ -110,9 +112,7 @@ def write_ground_truth(directory: str | os.PathLike, truth: GroundTruth) -> None
         },
         **truth.info,
     }
-    tmp = directory / (JSON_NAME + ".partial")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, directory / JSON_NAME)
+    atomic_write_text(directory / JSON_NAME, json.dumps(doc, indent=2, sort_keys=False) + "\n")
 
 
 def load_ground_truth(recording_dir: str | os.PathLike) -> GroundTruth:
