@@ -25,3 +25,4 @@ __all__ = [
     "write_ply",
     "write_splat",
 ]
+from .render import RenderOutput, render  # noqa: F401  (re-exported renderer)
