@@ -119,7 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recording", type=Path, help="reuse this recording (else synthesize)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench_prepare")
-    parser.add_argument("--frames", type=int, default=80, help="frames to synthesize")
+    parser.add_argument("--frames", type=int, default=200, help="frames to synthesize")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--png-level", type=int, default=1)
     args = parser.parse_args()
@@ -128,7 +128,7 @@ def main() -> None:
     if root is None:
         from mouselift.data.synth import SynthConfig, synthesize
 
-        root = args.work / f"synth_full_{args.frames}"
+        root = args.work / f"synth_full_{args.frames}_k{SynthConfig().keyframe_interval}"
         if not (root / "new_cam.pkl").is_file():
             print(f"synthesizing {args.frames} frames at 1152×1024 into {root} …", flush=True)
             synthesize(root, SynthConfig(frames=args.frames, scale=1.0, seed=0), overwrite=True)

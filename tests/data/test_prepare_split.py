@@ -147,3 +147,19 @@ def test_shards_partition_frames_contiguously():
     assert all(len(p) in (16, 17) for p in parts)
     assert [len(c) for c in chunks(np.arange(5), 8)] == [1, 1, 1, 1, 1]
     assert [len(c) for c in chunks(np.arange(10), 2)] == [5, 5]
+
+
+def test_chunks_move_boundaries_to_key_frames():
+    frames = np.arange(0, 80)
+    assert [len(c) for c in chunks(frames, 2)] == [40, 40]
+    # Key frame at 50 nearest to the even boundary 40: the second worker starts there.
+    parts = chunks(frames, 2, keyframes=np.array([0, 50]))
+    assert [int(c[0]) for c in parts] == [0, 50] and sum(map(len, parts)) == 80
+    # No key frame inside the range: the even split stays.
+    assert [len(c) for c in chunks(frames, 2, keyframes=np.array([0]))] == [40, 40]
+    # Two boundaries snapping to the same key frame merge into one.
+    merged = chunks(np.arange(0, 90), 3, keyframes=np.array([0, 45]))
+    assert [int(c[0]) for c in merged] == [0, 45]
+    # Sparse selections: boundaries fall on selected frames at or after the key frame.
+    sparse = chunks(np.arange(0, 100, 7), 2, keyframes=np.array([0, 50]))
+    assert int(sparse[1][0]) == 56 and np.concatenate(sparse).tolist() == list(range(0, 100, 7))

@@ -107,6 +107,7 @@ _CHANGES = {
     "eval_elevation_deg": (25.0, 30.0),
     "crf": 35,
     "mask_crf": 10,
+    "keyframe_interval": 1,
     "supersample": 1,
     "mouse_length_mm": 80.0,
     "arena_center_mm": (40.0, 70.0),

@@ -238,3 +238,18 @@ def test_missing_file_and_non_video(tmp_path):
     container.close()
     with pytest.raises(RecordingError, match="no video stream"):
         probe_video(wav)
+
+
+def test_keyframe_indices_follow_the_writer_interval(tmp_path):
+    import numpy as np
+
+    from mouselift.data.video import VideoWriter, keyframe_indices
+
+    path = tmp_path / "k.mp4"
+    rng = np.random.default_rng(0)
+    with VideoWriter(path, fps=25, width=32, height=32, keyframe_interval=4) as writer:
+        for _ in range(17):
+            writer.write(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    keys = keyframe_indices(path)
+    assert keys[0] == 0 and keys[-1] >= 16 - 4
+    assert np.all(np.diff(keys) <= 4) and np.all(np.diff(keys) > 0)

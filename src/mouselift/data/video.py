@@ -84,6 +84,29 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         container.close()
 
 
+def keyframe_indices(path: str | os.PathLike) -> np.ndarray:
+    """Sorted 0-based indices of the key frames of ``path`` (packets are read, nothing decoded).
+
+    A decoder seeks to the key frame at or before a wanted frame, so work split at key frames
+    decodes every frame exactly once.
+    """
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        t0 = stream.start_time or 0
+        found = []
+        for packet in container.demux(stream):
+            if packet.is_keyframe and packet.pts is not None and rate and stream.time_base:
+                found.append(round(float((packet.pts - t0) * stream.time_base * Fraction(rate))))
+    except av.error.FFmpegError as exc:
+        raise RecordingError(f"{path}: corrupt video ({exc})") from None
+    finally:
+        container.close()
+    return np.unique(np.asarray(found, dtype=np.int64))
+
+
 class VideoReader:
     """Decode frames ``start, start+1, …, stop−1`` of a video in order.
 
@@ -167,8 +190,9 @@ class VideoWriter:
     """Encode uint8 RGB frames (H, W, 3) to an MP4 (H.264, yuv420p) atomically.
 
     Frames go to ``<name>.partial.mp4`` beside the target; :meth:`close` after a clean exit renames
-    it to ``path``. ``crf`` sets quality (lower is better, 18 is visually lossless). Width and
-    height must be even for yuv420p.
+    it to ``path``. ``crf`` sets quality (lower is better, 18 is visually lossless);
+    ``keyframe_interval`` the largest distance between key frames (encoder default: 250). Width
+    and height must be even for yuv420p.
     """
 
     def __init__(
@@ -181,6 +205,7 @@ class VideoWriter:
         crf: int = 18,
         codec: str = "libx264",
         preset: str = "veryfast",
+        keyframe_interval: int | None = None,
     ) -> None:
         if width % 2 or height % 2:
             raise ValueError(f"H.264 with yuv420p needs even frame sizes, got {width}×{height}")
@@ -193,6 +218,8 @@ class VideoWriter:
         self._stream.height = height
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"crf": str(crf), "preset": preset}
+        if keyframe_interval is not None:
+            self._stream.options["g"] = str(int(keyframe_interval))
         self._closed = False
         self.frames_written = 0
 

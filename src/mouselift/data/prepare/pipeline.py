@@ -31,6 +31,7 @@ from tqdm import tqdm
 from ...atomic import atomic_write_text
 from ...errors import ConfigError, RecordingError
 from ..recording import FrameSet, Recording
+from ..video import keyframe_indices
 from .config import PrepareConfig
 from .manifest import (
     SUMMARY_FILE,
@@ -331,7 +332,8 @@ def prepare_dataset(
     error: BaseException | None = None
     try:
         if len(pending):
-            parts = chunks(pending, config.workers)
+            keyframes = keyframe_indices(recording.video_path(0)) if config.workers > 1 else None
+            parts = chunks(pending, config.workers, keyframes)
             if config.workers == 1 or len(parts) == 1:
                 outcomes = _run_chunk(
                     recording,

@@ -111,11 +111,30 @@ def shard_frames(frames: np.ndarray, shard: tuple[int, int]) -> np.ndarray:
     return np.array_split(np.asarray(frames), count)[index]
 
 
-def chunks(frames: np.ndarray, parts: int) -> list[np.ndarray]:
-    """``frames`` in at most ``parts`` contiguous non-empty chunks (one per worker)."""
+def chunks(
+    frames: np.ndarray, parts: int, keyframes: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """``frames`` (sorted) in at most ``parts`` contiguous non-empty chunks (one per worker).
+
+    With ``keyframes`` (sorted frame indices), each boundary between chunks moves to the key frame
+    nearest to the even split, when one lies inside the range: a worker then seeks straight to
+    its first frame instead of decoding from the previous key frame, so no frame is decoded
+    twice. Boundaries that would coincide are merged (fewer, larger chunks).
+    """
     frames = np.asarray(frames)
     parts = max(1, min(parts, len(frames)))
-    return [c for c in np.array_split(frames, parts) if len(c)]
+    even = [c for c in np.array_split(frames, parts) if len(c)]
+    if keyframes is None or len(even) < 2:
+        return even
+    inner = np.asarray(keyframes)
+    inner = inner[(inner > frames[0]) & (inner <= frames[-1])]
+    if not len(inner):
+        return even
+    cuts = []
+    for chunk in even[1:]:
+        nearest = inner[int(np.argmin(np.abs(inner - chunk[0])))]
+        cuts.append(int(np.searchsorted(frames, nearest)))
+    return [c for c in np.split(frames, sorted(set(cuts))) if len(c)]
 
 
 __all__ = [

@@ -37,6 +37,9 @@ class SynthConfig(StrictModel):
         20, ge=0, le=51, description="H.264 quality of the RGB videos (lower = better)"
     )
     mask_crf: int = Field(28, ge=0, le=51, description="H.264 quality of the mask videos")
+    keyframe_interval: int = Field(
+        100, ge=1, le=10_000, description="largest distance between key frames of the videos"
+    )
     supersample: int = Field(2, ge=1, le=4, description="samples per pixel side on the mouse")
     mouse_length_mm: float = Field(95.0, ge=40, le=200, description="nose tip to tail base")
     arena_center_mm: tuple[float, float] = Field((55.0, 60.0), description="arena centre (x, y)")

@@ -180,6 +180,7 @@ def synthesize(
                             width=width,
                             height=height,
                             crf=config.crf,
+                            keyframe_interval=config.keyframe_interval,
                         )
                     )
                     msk = stack.enter_context(
@@ -189,6 +190,7 @@ def synthesize(
                             width=width,
                             height=height,
                             crf=config.mask_crf,
+                            keyframe_interval=config.keyframe_interval,
                         )
                     )
                     views.append((Renderer(cam, scene, supersample=config.supersample), rgb, msk))
