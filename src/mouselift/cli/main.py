@@ -13,7 +13,7 @@ import typer
 
 from .. import __version__
 from ..errors import MouseliftError
-from . import demo, prepare, synth
+from . import demo, fit, prepare, synth, turntable
 
 app = typer.Typer(
     name="mouselift",
@@ -32,6 +32,8 @@ app = typer.Typer(
 app.command("synth", no_args_is_help=True, epilog=synth.EPILOG)(synth.synth)
 app.command("prepare", no_args_is_help=True, epilog=prepare.EPILOG)(prepare.prepare)
 app.command("demo", epilog=demo.EPILOG)(demo.demo)
+app.command("fit", no_args_is_help=True, epilog=fit.EPILOG)(fit.fit)
+app.command("turntable", no_args_is_help=True, epilog=turntable.EPILOG)(turntable.turntable)
 
 
 def _version(value: bool) -> None:

@@ -1,13 +1,17 @@
-"""Turntable videos and multi-view grids of Gaussians.
+"""Turntable videos and multi-view grid images of Gaussians.
 
-The orbit is :func:`mouselift.cameras.orbit_cameras`: cameras evenly spaced in azimuth at one
-elevation and distance around a target, looking at it, with the world's up axis (mouselift's
-normalised samples are Z up, the mouse at the origin, cameras ~2.7 away). Videos are H.264 MP4
-written atomically with :class:`mouselift.data.video.VideoWriter`.
+The orbit is :func:`mouselift.cameras.orbit_cameras`: ``frames`` cameras evenly spaced in azimuth
+at one elevation and distance around ``target``, looking at it, with ``up`` upwards in the image
+(mouselift's normalised samples: Z up, the mouse at the origin, cameras ≈ 2.7 away). The field of
+view is either given (full horizontal angle, degrees) or ``None`` = *auto*: the opaque Gaussians'
+extent about the target (:func:`framing_radius`) fills the shorter image side with a 15 % margin.
+Videos are H.264 MP4s written atomically with :class:`mouselift.data.video.VideoWriter` (sizes
+must be even). Renders are on ``background`` (default white, FaceLift's), uint8 RGB.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,11 +29,53 @@ from .render import render
 #: FaceLift's field of view (degrees) and camera distance.
 FACELIFT_FOV_DEG = 50.0
 FACELIFT_RADIUS = 2.7
+#: Auto field of view: the framing radius times this fills half the shorter image side.
+AUTO_FOV_MARGIN = 1.15
+WHITE = (1.0, 1.0, 1.0)
+
+__all__ = [
+    "FACELIFT_FOV_DEG",
+    "FACELIFT_RADIUS",
+    "framing_radius",
+    "render_grid",
+    "render_views",
+    "to_uint8",
+    "turntable_cameras",
+    "write_turntable",
+]
 
 
 def to_uint8(rgb: torch.Tensor) -> np.ndarray:
-    """(…, H, W, 3) float in [0, 1] → uint8 numpy, rounded."""
+    """``(…, H, W, 3)`` float in [0, 1] → uint8 numpy, rounded to nearest."""
     return (rgb.detach().clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
+
+
+def framing_radius(
+    gaussians: Gaussians,
+    target: Sequence[float] = (0.0, 0.0, 0.0),
+    *,
+    min_opacity: float = 0.1,
+    quantile: float = 0.98,
+) -> float:
+    """Radius about ``target`` that holds the visible Gaussians: the ``quantile`` of
+    ``|mean − target| + 2·max scale`` over Gaussians with opacity above ``min_opacity`` (all of
+    them when none is). Robust to a few far-away floaters. 1.0 for an empty container."""
+    if len(gaussians) == 0:
+        return 1.0
+    with torch.no_grad():
+        g = gaussians.detach().to("cpu", torch.float64)
+        visible = g.opacities > min_opacity
+        if not bool(visible.any()):
+            visible = torch.ones_like(visible)
+        centre = torch.as_tensor(target, dtype=torch.float64).reshape(1, 3)
+        reach = (g.means - centre).norm(dim=1) + 2 * g.scales.amax(dim=1)
+        value = float(torch.quantile(reach[visible], quantile))
+    return value if math.isfinite(value) and value > 0 else 1.0
+
+
+def _auto_K(half_angle: float, width: int, height: int) -> np.ndarray:
+    f = (min(width, height) / 2.0) / math.tan(half_angle)
+    return np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
 
 
 def turntable_cameras(
@@ -38,13 +84,27 @@ def turntable_cameras(
     radius: float = FACELIFT_RADIUS,
     elevation_deg: float = 20.0,
     size: int | tuple[int, int] = 256,
-    fov_deg: float = FACELIFT_FOV_DEG,
+    fov_deg: float | None = FACELIFT_FOV_DEG,
     target: Sequence[float] = (0.0, 0.0, 0.0),
     up: str | Sequence[float] = "z",
     start_azimuth_deg: float = 0.0,
+    frame_radius: float | None = None,
 ) -> list[Camera]:
-    """The cameras of one full orbit (``frames`` views, ``size`` = side or ``(width, height)``)."""
-    width, height = (size, size) if isinstance(size, int) else size
+    """The cameras of one full orbit: ``frames`` views, ``size`` = side or ``(width, height)``.
+
+    ``fov_deg`` is the full horizontal field of view; with ``fov_deg=None`` give
+    ``frame_radius``: a sphere of that radius about ``target`` then fills the shorter side
+    (×1.15 margin; capped at a 150° view when the sphere reaches the camera).
+    """
+    width, height = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    kwargs: dict = {}
+    if fov_deg is None:
+        if frame_radius is None or not frame_radius > 0:
+            raise ValueError("an automatic field of view needs a positive frame_radius")
+        half = math.asin(min(AUTO_FOV_MARGIN * frame_radius / radius, math.sin(math.radians(75))))
+        kwargs["K"] = _auto_K(half, width, height)
+    else:
+        kwargs["fov_deg"] = fov_deg
     return orbit_cameras(
         frames,
         radius=radius,
@@ -53,8 +113,8 @@ def turntable_cameras(
         up=up,
         width=width,
         height=height,
-        fov_deg=fov_deg,
         start_azimuth_deg=start_azimuth_deg,
+        **kwargs,
     )
 
 
@@ -62,19 +122,17 @@ def render_views(
     gaussians: Gaussians,
     cameras: Sequence[Camera],
     *,
-    background: Sequence[float] = (1.0, 1.0, 1.0),
-    batch: int = 8,
+    background: Sequence[float] = WHITE,
     progress: bool = False,
-) -> np.ndarray:
-    """Render ``cameras`` (one size) in batches; returns uint8 (C, H, W, 3)."""
+    desc: str = "render",
+) -> list[np.ndarray]:
+    """Render each camera (any sizes) on ``background``; uint8 ``(H, W, 3)`` images."""
+    bg = torch.tensor(tuple(background), dtype=gaussians.dtype, device=gaussians.device)
     out = []
-    bg = torch.tensor(background, dtype=gaussians.dtype, device=gaussians.device)
     with torch.no_grad():
-        for start in tqdm(
-            range(0, len(cameras), batch), disable=not progress, desc="render", unit="batch"
-        ):
-            out.append(to_uint8(render(gaussians, list(cameras[start : start + batch]), bg).rgb))
-    return np.concatenate(out)
+        for cam in tqdm(cameras, disable=not progress, desc=desc, unit="view", leave=False):
+            out.append(to_uint8(render(gaussians, cam, bg).rgb[0]))
+    return out
 
 
 def write_turntable(
@@ -86,21 +144,45 @@ def write_turntable(
     radius: float = FACELIFT_RADIUS,
     elevation_deg: float = 20.0,
     size: int | tuple[int, int] = 256,
-    fov_deg: float = FACELIFT_FOV_DEG,
-    background: Sequence[float] = (1.0, 1.0, 1.0),
+    fov_deg: float | None = FACELIFT_FOV_DEG,
+    background: Sequence[float] = WHITE,
+    target: Sequence[float] = (0.0, 0.0, 0.0),
     up: str | Sequence[float] = "z",
+    start_azimuth_deg: float = 0.0,
+    frame_radius: float | None = None,
     crf: int = 18,
     progress: bool = False,
 ) -> Path:
-    """Render a full orbit and write it as an H.264 MP4 (sizes must be even)."""
+    """Render a full orbit (see :func:`turntable_cameras`) and write it as an H.264 MP4 at
+    ``path``, atomically. ``fov_deg=None`` frames a sphere of ``frame_radius`` about ``target``
+    (default: :func:`framing_radius` of the Gaussians). Width and height must be even. Returns
+    ``path``."""
+    width, height = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if width % 2 or height % 2:
+        raise ValueError(f"turntable size must be even (H.264), got {width}×{height}")
     cameras = turntable_cameras(
-        frames, radius=radius, elevation_deg=elevation_deg, size=size, fov_deg=fov_deg, up=up
+        frames,
+        radius=radius,
+        elevation_deg=elevation_deg,
+        size=(width, height),
+        fov_deg=fov_deg,
+        target=target,
+        up=up,
+        start_azimuth_deg=start_azimuth_deg,
+        frame_radius=(frame_radius or framing_radius(gaussians, target))
+        if fov_deg is None
+        else None,
     )
-    images = render_views(gaussians, cameras, background=background, progress=progress)
-    height, width = images.shape[1:3]
-    with VideoWriter(path, fps=fps, width=width, height=height, crf=crf) as writer:
-        for image in images:
-            writer.write(image)
+    bg = torch.tensor(tuple(background), dtype=gaussians.dtype, device=gaussians.device)
+    writer = VideoWriter(path, fps=fps, width=width, height=height, crf=crf)
+    try:
+        with torch.no_grad():
+            for cam in tqdm(cameras, disable=not progress, desc="turntable", unit="frame"):
+                writer.write(to_uint8(render(gaussians, cam, bg).rgb[0]))
+    except BaseException:
+        writer.close(commit=False)
+        raise
+    writer.close()
     return Path(path)
 
 
@@ -108,21 +190,33 @@ def render_grid(
     gaussians: Gaussians,
     cameras: Sequence[Camera],
     *,
-    background: Sequence[float] = (1.0, 1.0, 1.0),
+    background: Sequence[float] = WHITE,
     columns: int | None = None,
-    targets: np.ndarray | None = None,
+    targets: Sequence[np.ndarray] | np.ndarray | None = None,
+    progress: bool = False,
 ) -> Image.Image:
-    """A grid PNG of the views of ``cameras`` (one size), ``columns`` wide (default: all in one
-    row). With ``targets`` (uint8 (C, H, W, 3)) a second row per view row shows the references."""
-    images = render_views(gaussians, cameras, background=background)
-    count, height, width = images.shape[:3]
-    columns = columns or count
-    rows = -(-count // columns)
+    """A contact sheet of the renders of ``cameras``, ``columns`` per row (default: all in one).
+
+    Cells are as large as the largest camera image (smaller images sit top-left, the rest is
+    ``background``). With ``targets`` (uint8 ``(H, W, 3)`` per camera) each row of renders is
+    followed by a row of the matching targets. Returns an RGB PIL image.
+    """
+    if not cameras:
+        raise ValueError("render_grid needs at least one camera")
+    if targets is not None and len(targets) != len(cameras):
+        raise ValueError(f"got {len(targets)} targets for {len(cameras)} cameras")
+    images = render_views(gaussians, cameras, background=background, progress=progress)
+    cell_w = max(im.shape[1] for im in images)
+    cell_h = max(im.shape[0] for im in images)
+    columns = max(1, min(columns or len(images), len(images)))
+    rows = -(-len(images) // columns)
     per_row = 2 if targets is not None else 1
-    sheet = Image.new("RGB", (columns * width, rows * per_row * height), "white")
+    fill = tuple(round(255 * c) for c in background)
+    sheet = Image.new("RGB", (columns * cell_w, rows * per_row * cell_h), fill)
     for i, image in enumerate(images):
         r, c = divmod(i, columns)
-        sheet.paste(Image.fromarray(image), (c * width, r * per_row * height))
+        sheet.paste(Image.fromarray(image), (c * cell_w, r * per_row * cell_h))
         if targets is not None:
-            sheet.paste(Image.fromarray(targets[i]), (c * width, (r * per_row + 1) * height))
+            target = Image.fromarray(np.asarray(targets[i], dtype=np.uint8))
+            sheet.paste(target, (c * cell_w, (r * per_row + 1) * cell_h))
     return sheet

@@ -1,0 +1,161 @@
+"""Initial Gaussians of a fit: points in the visual hull of the training masks (or a sphere).
+
+Geometry comes from the cameras, nothing is hard-coded: ``mouselift prepare`` crops every view so
+that a sphere about the mouse centre (the world origin) just fits, so that sphere's radius — the
+*scene radius* — follows from any view's distance and field of view
+(:func:`crop_sphere_radius`; ≈ 2.7·radius_mm/d for the default preparation, about 0.5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..cameras import Camera
+from ..splat import Gaussians
+
+#: Initial isotropic scale of a hull point, × the voxel size.
+SCALE_PER_VOXEL = 0.7
+#: Alpha above which a pixel counts as mouse when carving.
+MASK_THRESHOLD = 0.5
+
+
+def crop_sphere_radius(cameras: Sequence[Camera]) -> float:
+    """Radius of the largest sphere about the origin that every view sees whole.
+
+    A view at distance ``d`` whose image half-size subtends ``θ = atan(min(W/2fx, H/2fy))`` sees
+    a centred sphere of radius ``d·sin θ`` whole; the minimum over the views is returned.
+    """
+    if not cameras:
+        raise ValueError("crop_sphere_radius needs at least one camera")
+    radii = []
+    for cam in cameras:
+        d = float(np.linalg.norm(cam.center))
+        half = min(cam.width / (2 * cam.fx), cam.height / (2 * cam.fy))
+        radii.append(d * np.sin(np.arctan(half)))
+    return float(min(radii))
+
+
+def _pixels(cam: Camera, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest pixel ``(M, 2)`` (column, row) of each point and whether it lies in the image."""
+    uv = cam.project(points)
+    finite = np.isfinite(uv).all(axis=1)
+    ij = np.zeros((len(points), 2), dtype=np.int64)
+    ij[finite] = np.rint(uv[finite]).astype(np.int64)
+    inside = (
+        finite
+        & (ij[:, 0] >= 0) & (ij[:, 0] < cam.width)
+        & (ij[:, 1] >= 0) & (ij[:, 1] < cam.height)
+    )  # fmt: skip
+    return ij, inside
+
+
+def carve(
+    points: np.ndarray,
+    alpha: np.ndarray,
+    cameras: Sequence[Camera],
+    *,
+    min_views: int = 3,
+    threshold: float = MASK_THRESHOLD,
+) -> np.ndarray:
+    """Boolean ``(M,)``: points that project inside the mask (``alpha (V, H, W) > threshold``) of
+    every view that sees them, and that at least ``min_views`` views see (project into the
+    image). Outside a view's image its mask is unknown, so that view does not carve there."""
+    keep = np.ones(len(points), dtype=bool)
+    seen = np.zeros(len(points), dtype=np.int64)
+    for k, cam in enumerate(cameras):
+        ij, inside = _pixels(cam, points)
+        outside_mask = np.zeros(len(points), dtype=bool)
+        outside_mask[inside] = alpha[k, ij[inside, 1], ij[inside, 0]] <= threshold
+        keep &= ~outside_mask
+        seen += inside
+    return keep & (seen >= min_views)
+
+
+def visual_hull_points(
+    alpha: np.ndarray,
+    cameras: Sequence[Camera],
+    *,
+    resolution: int = 64,
+    domain: float = 1.5,
+    min_views: int = 3,
+) -> tuple[np.ndarray, float]:
+    """Centres ``(M, 3)`` of the voxels kept by :func:`carve`, and the voxel size.
+
+    The grid is ``resolution³`` voxels in the cube of half side ``domain × crop_sphere_radius``
+    about the origin. ``alpha``: ``(V, H, W)`` masks in [0, 1] of ``cameras``.
+    """
+    half = domain * crop_sphere_radius(cameras)
+    axis = (np.arange(resolution) + 0.5) / resolution * 2 * half - half
+    grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
+    keep = carve(grid, alpha, cameras, min_views=min_views)
+    return grid[keep], 2 * half / resolution
+
+
+def _mean_colours(points: np.ndarray, rgba: np.ndarray, cameras: Sequence[Camera]) -> np.ndarray:
+    """Mean RGB of the mask pixels the points project to (grey where no view has them)."""
+    total = np.zeros((len(points), 3))
+    count = np.zeros((len(points), 1))
+    for k, cam in enumerate(cameras):
+        ij, inside = _pixels(cam, points)
+        pix = rgba[k, ij[inside, 1], ij[inside, 0]]
+        weight = (pix[:, 3:] > MASK_THRESHOLD).astype(np.float64)
+        total[inside] += pix[:, :3] * weight
+        count[inside] += weight
+    return np.where(count > 0, total / np.maximum(count, 1), 0.5)
+
+
+def initial_gaussians(
+    rgba: torch.Tensor,
+    cameras: Sequence[Camera],
+    *,
+    count: int = 3000,
+    method: str = "hull",
+    resolution: int = 64,
+    domain: float = 1.5,
+    min_views: int = 3,
+    opacity: float = 0.3,
+    sh_degree: int = 0,
+    seed: int = 0,
+) -> Gaussians:
+    """``count`` isotropic Gaussians to start a fit from (float32, CPU).
+
+    ``method="hull"``: voxels of :func:`visual_hull_points` drawn with replacement and jittered
+    within their voxel, scale ``0.7 × voxel``; ``"sphere"``: uniform in the crop sphere, scale a
+    sixtieth of its radius. Colours are the mean of the mask pixels each point projects to;
+    opacity ``opacity``; identity rotations. ``rgba (V, H, W, 4)`` in [0, 1]. Deterministic for
+    ``seed``. Raises ``ValueError`` when the masks leave no voxel.
+    """
+    rng = np.random.default_rng(seed)
+    images = rgba.detach().cpu().numpy().astype(np.float64)
+    if method == "hull":
+        centres, voxel = visual_hull_points(
+            images[..., 3], cameras, resolution=resolution, domain=domain, min_views=min_views
+        )
+        if len(centres) == 0:
+            raise ValueError("the training masks have an empty visual hull: nothing to fit")
+        chosen = centres[rng.integers(0, len(centres), size=count)]
+        points = chosen + rng.uniform(-0.5, 0.5, size=chosen.shape) * voxel
+        scale = SCALE_PER_VOXEL * voxel
+    elif method == "sphere":
+        radius = crop_sphere_radius(cameras)
+        direction = rng.normal(size=(count, 3))
+        direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+        points = direction * radius * rng.uniform(size=(count, 1)) ** (1 / 3)
+        scale = radius / 60
+    else:
+        raise ValueError(f"init method must be 'hull' or 'sphere', got {method!r}")
+    f32 = torch.float32
+    return Gaussians.from_activated(
+        means=torch.tensor(points, dtype=f32),
+        scales=torch.full((count, 3), scale, dtype=f32),
+        rotations=torch.tensor([[1.0, 0.0, 0.0, 0.0]], dtype=f32).repeat(count, 1),
+        opacities=torch.full((count,), opacity, dtype=f32),
+        colors=torch.tensor(_mean_colours(points, images, cameras), dtype=f32),
+        sh_degree=sh_degree,
+    )
+
+
+__all__ = ["carve", "crop_sphere_radius", "initial_gaussians", "visual_hull_points"]

@@ -1,0 +1,262 @@
+"""``fit_sample``: one prepared sample → fitted Gaussians, turntable, grid and metrics.
+
+Outputs in ``OUT_DIR`` (each written atomically; ``metrics.json`` last, so its presence means
+the run finished):
+
+* ``gaussians.ply`` — graphdeco PLY (:func:`mouselift.splat.write_ply`);
+* ``turntable.mp4`` — H.264 orbit (Z up) at the mean camera distance, framing the crop sphere;
+* ``views.png`` — renders (top row of each pair) over the targets, training then held-out views;
+* ``metrics.json`` — see :func:`fit_sample`.
+
+Metrics (evaluation convention): renders on a **white** background against the RGBA targets
+composited on white; ``psnr``/``ssim`` over the whole image, ``psnr_masked``/``ssim_masked`` over
+the mouse (target alpha > 0.5); LPIPS-VGG when weights are given, otherwise ``lpips: null`` and
+``lpips_unavailable`` with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..atomic import atomic_write_path, atomic_write_text
+from ..errors import ConfigError
+from ..metrics import LPIPS, LPIPSUnavailable, compute_metrics, load_lpips
+from ..splat import Gaussians, write_ply
+from ..splat.render import render
+from ..splat.turntable import to_uint8, write_turntable
+from .config import FitConfig
+from .loop import optimize
+from .sample import EVAL_DIR, SampleError, SampleViews, composite, has_eval_views, load_sample_views
+
+PLY_NAME = "gaussians.ply"
+VIDEO_NAME = "turntable.mp4"
+GRID_NAME = "views.png"
+METRICS_NAME = "metrics.json"
+WHITE = (1.0, 1.0, 1.0)
+#: Target alpha above which a pixel belongs to the mouse in the masked metrics.
+MASK_METRIC_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Where :func:`fit_sample` wrote its outputs, the Gaussians, and ``metrics.json``'s dict."""
+
+    out_dir: Path
+    gaussians: Gaussians
+    metrics: dict[str, Any]
+
+    def format(self) -> str:
+        """A few lines for the terminal."""
+        m = self.metrics
+        tr = m["train"]
+        lines = [
+            f"fit {m['sample']} → {self.out_dir}",
+            f"  {m['steps']} steps in {m['seconds']:.1f} s, {m['num_gaussians']} Gaussians "
+            f"(from {m['initial_gaussians']})",
+            f"  training views ({tr['num_views']}): PSNR {tr['psnr']:.2f} dB "
+            f"(mouse {tr['psnr_masked']:.2f} dB), SSIM {tr['ssim']:.4f}",
+        ]
+        held = m["held_out"]
+        if held is not None:
+            lpips = "" if held["lpips"] is None else f", LPIPS {held['lpips']:.4f}"
+            lines.append(
+                f"  held-out views ({held['num_views']}, {held['source']}): PSNR "
+                f"{held['psnr']:.2f} dB (mouse {held['psnr_masked']:.2f} dB), "
+                f"SSIM {held['ssim']:.4f}{lpips}"
+            )
+        else:
+            lines.append("  held-out views: none")
+        if m.get("lpips_unavailable"):
+            lines.append(f"  LPIPS unavailable: {m['lpips_unavailable']}")
+        lines.append(f"  wrote {PLY_NAME}, {VIDEO_NAME}, {GRID_NAME}, {METRICS_NAME}")
+        return "\n".join(lines)
+
+
+def evaluate(
+    gaussians: Gaussians,
+    views: SampleViews,
+    lpips: LPIPS | LPIPSUnavailable | None = None,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Per-view and mean metrics of ``gaussians`` on ``views`` (convention: module docstring).
+
+    Returns ``({"num_views", "psnr", "ssim", "psnr_masked", "ssim_masked", "lpips",
+    ["lpips_unavailable"], "per_view": [{"view", ...}]}, renders uint8 (V, H, W, 3))``.
+    """
+    white = torch.tensor(WHITE, dtype=gaussians.dtype, device=gaussians.device)
+    per_view, renders = [], []
+    with torch.no_grad():
+        for k, cam in enumerate(views.cameras):
+            rgb = render(gaussians, cam, white).rgb[0].clamp(0, 1).cpu().double()
+            target = composite(views.rgba[k].double(), torch.tensor(WHITE, dtype=torch.float64))
+            mask = views.rgba[k, ..., 3] > MASK_METRIC_THRESHOLD
+            metrics = compute_metrics(rgb, target, mask=mask, lpips=lpips)
+            per_view.append({"view": views.names[k], **metrics})
+            renders.append(to_uint8(rgb))
+    summary: dict[str, Any] = {"num_views": len(views)}
+    for key in ("psnr", "ssim", "psnr_masked", "ssim_masked", "lpips"):
+        values = [v[key] for v in per_view if v.get(key) is not None]
+        summary[key] = float(np.mean(values)) if values else None
+    if per_view and "lpips_unavailable" in per_view[0]:
+        summary["lpips_unavailable"] = per_view[0]["lpips_unavailable"]
+    summary["per_view"] = per_view
+    return summary, np.stack(renders)
+
+
+def split_views(
+    sample_dir: str | os.PathLike, views: SampleViews, holdout: str
+) -> tuple[SampleViews, SampleViews | None, str | None]:
+    """``(train, held_out, source)`` for a holdout setting (see ``FitConfig.holdout``)."""
+    if holdout == "eval":
+        if has_eval_views(sample_dir):
+            return views, load_sample_views(Path(sample_dir) / EVAL_DIR), "eval cameras"
+        return views, None, None
+    if holdout == "none":
+        return views, None, None
+    index = int(holdout)
+    if len(views) < 2:
+        raise SampleError(f"{sample_dir}: cannot hold out a view of a sample with one view")
+    if not 0 <= index < len(views):
+        raise SampleError(f"holdout {index}: {sample_dir} has views 0–{len(views) - 1} only")
+    train = [k for k in range(len(views)) if k != index]
+    return views.subset(train), views.subset([index]), f"training view {index}"
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace non-finite floats (an identical image's PSNR is inf) by strings for JSON."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device {name!r}: not a torch device") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r}: CUDA is not available here")
+    return device
+
+
+def fit_sample(
+    sample_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    config: FitConfig | None = None,
+    *,
+    vgg_weights: str | os.PathLike | None = None,
+    lpips_weights: str | os.PathLike | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> FitResult:
+    """Fit Gaussians to one prepared sample and write the outputs listed in the module docstring.
+
+    Held-out views follow ``config.holdout``. ``metrics.json`` holds ``sample``, ``steps``,
+    ``seconds`` (optimisation wall time, initialisation included), ``num_gaussians``,
+    ``initial_gaussians``, ``scene_radius``, ``device``, ``metric_background`` ("white"),
+    ``train`` and ``held_out`` (``null`` when none; else with ``source``) as :func:`evaluate`
+    returns them, top-level ``lpips_unavailable`` (when so), the loss ``history``, the densify
+    passes and the ``config``. Non-finite numbers are written as strings ("inf").
+    Raises :class:`~.sample.SampleError` / ``WeightsError`` for bad inputs (one line).
+    """
+    config = config or FitConfig()
+    sample_dir, out_dir = Path(sample_dir), Path(out_dir)
+    views = load_sample_views(sample_dir)
+    train, held_out, source = split_views(sample_dir, views, config.holdout)
+    lpips = load_lpips(vgg_weights, lpips_weights)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SampleError(f"{out_dir}: exists and is not a folder")
+    torch_device = _device(device)
+
+    started = time.perf_counter()
+    try:
+        result = optimize(train, config, device=torch_device, progress=progress)
+    except ValueError as exc:  # e.g. the masks leave an empty visual hull
+        raise SampleError(f"{sample_dir}: {exc}") from None
+    seconds = time.perf_counter() - started
+    gaussians = result.gaussians
+
+    if isinstance(lpips, LPIPS):
+        lpips = lpips.to(torch_device)
+    train_metrics, train_renders = evaluate(gaussians, train, lpips)
+    metrics: dict[str, Any] = {
+        "sample": str(sample_dir),
+        "steps": config.steps,
+        "seconds": round(seconds, 2),
+        "num_gaussians": len(gaussians),
+        "initial_gaussians": result.initial_count,
+        "scene_radius": round(result.scene_radius, 6),
+        "device": str(torch_device),
+        "metric_background": "white",
+        "train": train_metrics,
+        "held_out": None,
+    }
+    grid_views, grid_renders = train, train_renders
+    if held_out is not None:
+        held_metrics, held_renders = evaluate(gaussians, held_out, lpips)
+        metrics["held_out"] = {"source": source, **held_metrics}
+        grid_views = SampleViews.concat([train, held_out])
+        grid_renders = np.concatenate([train_renders, held_renders])
+    if isinstance(lpips, LPIPSUnavailable) or lpips is None:
+        metrics["lpips_unavailable"] = train_metrics.get("lpips_unavailable")
+    metrics["history"] = result.history
+    metrics["densify"] = [vars(s) for s in result.densify]
+    metrics["config"] = config.model_dump()
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cpu = gaussians.to("cpu")
+    write_ply(out_dir / PLY_NAME, cpu)
+    size = config.turntable_size + config.turntable_size % 2
+    write_turntable(
+        gaussians,
+        out_dir / VIDEO_NAME,
+        frames=config.turntable_frames,
+        fps=config.turntable_fps,
+        radius=float(np.mean([np.linalg.norm(c.center) for c in views.cameras])),
+        elevation_deg=config.turntable_elevation_deg,
+        size=size,
+        fov_deg=None,
+        frame_radius=result.scene_radius,
+        up="z",
+        progress=progress,
+    )
+    targets = to_uint8(composite(grid_views.rgba, torch.tensor(WHITE)))
+    sheet = _sheet(grid_renders, targets)
+    atomic_write_path(out_dir / GRID_NAME, lambda tmp: sheet.save(tmp, format="PNG"))
+    atomic_write_text(out_dir / METRICS_NAME, json.dumps(_json_safe(metrics), indent=1) + "\n")
+    return FitResult(out_dir, cpu, metrics)
+
+
+def _sheet(renders: np.ndarray, targets: np.ndarray) -> Image.Image:
+    """Renders in the first row, targets in the second (reuses the metric renders, unlike
+    :func:`mouselift.splat.turntable.render_grid`)."""
+    count, height, width = renders.shape[:3]
+    sheet = Image.new("RGB", (count * width, 2 * height), "white")
+    for i in range(count):
+        sheet.paste(Image.fromarray(renders[i]), (i * width, 0))
+        sheet.paste(Image.fromarray(targets[i]), (i * width, height))
+    return sheet
+
+
+__all__ = [
+    "GRID_NAME",
+    "METRICS_NAME",
+    "PLY_NAME",
+    "VIDEO_NAME",
+    "FitResult",
+    "evaluate",
+    "fit_sample",
+    "split_views",
+]
