@@ -37,16 +37,7 @@ import subprocess
 import sys
 import time
 
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown"
+from machine import cpu_model
 
 
 def make_scene(n: int, size: int, seed: int = 0):
