@@ -38,6 +38,8 @@ from .video import VideoInfo, VideoReader, probe_video
 VIDEO_DIR = "videos_undist"
 MASK_DIR = "simpleclick_undist"
 CALIBRATION_FILE = "new_cam.pkl"
+#: Held-out cameras of a recording (same layout, not part of the rig), e.g. from ``synth``.
+EVAL_DIR = "eval"
 
 #: Camera videos may differ in length by this many frames (encoders sometimes drop a trailing
 #: frame); the recording is then truncated to the shortest with a warning. More is an error.

@@ -17,9 +17,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..cameras import Camera, read_opencv_cameras
+from ..data.recording import EVAL_DIR
 from ..errors import MouseliftError
 
-EVAL_DIR = "eval"
 CAMERAS_FILE = "opencv_cameras.json"
 
 

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from ...atomic import atomic_write_text
 from ...errors import ConfigError, RecordingError
-from ..recording import FrameSet, Recording
+from ..recording import EVAL_DIR, FrameSet, Recording
 from ..video import keyframe_indices
 from .config import PrepareConfig
 from .manifest import (
@@ -42,7 +42,7 @@ from .manifest import (
     skipped_records,
 )
 from .normalize import check_undistorted
-from .samples import EVAL_DIR, TEMP_RE, FrameOutcome, HeldOutViews, process_frame
+from .samples import TEMP_RE, FrameOutcome, HeldOutViews, process_frame
 from .split import GAP, chunks, parse_shard, plan_split, shard_frames
 
 CONFIG_FILE = "prepare_config.yaml"

@@ -44,6 +44,7 @@ import numpy as np
 from ...atomic import atomic_write_text
 from ...cameras import Camera
 from ...cameras.facelift import default_file_path, write_opencv_cameras
+from ..recording import EVAL_DIR
 from .config import PrepareConfig
 from .crops import CropError, crop_geometry, resample_view, save_png
 from .hull import agreement, coarse_hull, hull_centroid
@@ -56,8 +57,6 @@ TEMP_PREFIX = ".tmp_sample_"
 TEMP_RE = re.compile(r"^\.tmp_sample_(\d{6,})_")
 SKIPPED_DIR = "skipped"
 RECORD_FILE = "sample.json"
-#: Sub-folder of a sample holding its held-out views (same layout as the sample itself).
-EVAL_DIR = "eval"
 CROP_FAILED = "crop_failed"
 #: Radius of the visual hull's domain, as a fraction of ``radius_mm`` (see :mod:`.hull`).
 HULL_DOMAIN = 0.75

@@ -29,6 +29,7 @@ from ... import __version__
 from ...cameras import Camera
 from ...cameras.mammal import write_mammal_pkl
 from ...errors import MouseliftError
+from ..recording import CALIBRATION_FILE, EVAL_DIR, MASK_DIR, VIDEO_DIR
 from ..video import VideoWriter
 from .config import RIG_NAME, SynthConfig
 from .ground_truth import GroundTruth, write_ground_truth
@@ -37,10 +38,6 @@ from .mouse import build_parts, surface_points
 from .render import Renderer, Scene
 from .rig import EVAL_TARGET_Z_MM, eval_cameras, rig_cameras
 
-VIDEO_DIR = "videos_undist"
-MASK_DIR = "simpleclick_undist"
-CALIBRATION_NAME = "new_cam.pkl"
-EVAL_DIR = "eval"
 #: Margin (mm) of arena floor drawn beyond the disc the mouse walks in.
 FLOOR_MARGIN_MM = 50.0
 
@@ -212,7 +209,7 @@ def synthesize(
                     mask_writer.write(np.repeat(touched[..., None], 3, axis=2))
                     clipped[f, v] = result.clipped
         for root, cams in groups:
-            write_mammal_pkl(root / CALIBRATION_NAME, cams, undistortion_maps=True)
+            write_mammal_pkl(root / CALIBRATION_FILE, cams, undistortion_maps=True)
         truth = GroundTruth(
             frame_indices=np.arange(config.frames, dtype=np.int64),
             centers=centers,
