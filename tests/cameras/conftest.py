@@ -93,3 +93,4 @@ def sample_points() -> Callable[..., np.ndarray]:
         return points_in_view(camera, np.random.default_rng(seed), n)
 
     return sample
+

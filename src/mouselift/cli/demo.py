@@ -24,7 +24,7 @@ def demo(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Synthesise a small recording and prepare it into a FaceLift-layout dataset."""
+    """Synthesise a recording, prepare a dataset, train a tiny Stage-1 model on it, sample views."""
     from ..pipeline.demo import run_demo
 
     result = run_demo(out_dir, frames=frames, progress=not quiet)

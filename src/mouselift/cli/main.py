@@ -13,7 +13,7 @@ import typer
 
 from .. import __version__
 from ..errors import MouseliftError
-from . import demo, fit, prepare, synth, turntable
+from . import demo, embeds, fit, prepare, synth, train, turntable
 
 app = typer.Typer(
     name="mouselift",
@@ -34,6 +34,17 @@ app.command("prepare", no_args_is_help=True, epilog=prepare.EPILOG)(prepare.prep
 app.command("demo", epilog=demo.EPILOG)(demo.demo)
 app.command("fit", no_args_is_help=True, epilog=fit.EPILOG)(fit.fit)
 app.command("turntable", no_args_is_help=True, epilog=turntable.EPILOG)(turntable.turntable)
+app.command("embeds", no_args_is_help=True, epilog=embeds.EPILOG)(embeds.embeds)
+
+train_app = typer.Typer(
+    name="train",
+    help="Train a stage: `mvdiff` (multi-view diffusion). Runs under `accelerate launch` too.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+train_app.command("mvdiff", epilog=train.MVDIFF_EPILOG)(train.mvdiff)
+app.add_typer(train_app)
 
 
 def _version(value: bool) -> None:

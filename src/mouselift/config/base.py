@@ -79,9 +79,11 @@ def load_config(
     group: str,
     name_or_path: str | os.PathLike | None = None,
     overrides: dict[str, Any] | None = None,
+    unset: tuple[str, ...] = (),
 ) -> M:
-    """Load preset or file ``name_or_path`` (default: the model's defaults), apply ``overrides``,
-    validate against ``model`` and return it. Errors are :class:`ConfigError` in one line."""
+    """Load preset or file ``name_or_path`` (default: the model's defaults), drop the top-level
+    keys ``unset`` (back to their defaults), apply ``overrides``, validate against ``model`` and
+    return it. Errors are :class:`ConfigError` in one line."""
     data: dict[str, Any] = {}
     source = "defaults"
     if name_or_path is not None:
@@ -93,7 +95,7 @@ def load_config(
             raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: a config file must hold a mapping of keys to values")
-        data = loaded
+        data = {k: v for k, v in loaded.items() if k not in unset}
     if overrides:
         data = merge_overrides(data, overrides)
         source = f"{source} + command-line options"

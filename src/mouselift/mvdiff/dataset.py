@@ -1,0 +1,171 @@
+"""Training data of Stage 1: prepared samples as (input view, the rig's target views).
+
+For each sample (one frame of the recording) the target views are the sample's images named by
+the rig (``images/<view name>.png``, in rig order; rig view 0 is the input view), resized to the
+rig's resolution. Augmentation is drawn once per object and applied to all its views: one
+background colour (white / black / grey) behind the mouse, and a contrast (about 0.5) and
+brightness (a gain) change of the mouse's colours only. Random draws come from
+``(seed, epoch, index)``, so the data of a step are the same whatever the worker count, and a
+resumed run sees exactly the data the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, Sampler
+
+from ..cameras import read_opencv_cameras
+from ..cameras.rig import Rig
+from ..errors import MouseliftError
+from .camera_embedding import relative_pose_features
+from .conditioning import BACKGROUNDS, resize
+
+
+class DatasetError(MouseliftError):
+    """A training dataset cannot be used with this rig (one-line message)."""
+
+
+def read_split(dataset_dir: Path, split: str) -> list[str]:
+    """Sample folder names listed in ``<dataset>/<split>.txt``."""
+    path = dataset_dir / f"{split}.txt"
+    if not path.is_file():
+        raise DatasetError(f"{dataset_dir}: no {split}.txt (not a prepared dataset?)")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def _mix(*values: int) -> int:
+    """A 63-bit seed from integers (SplitMix64 steps; stable across runs and platforms)."""
+    state = 0x9E3779B97F4A7C15
+    for v in values:
+        state = (state ^ (int(v) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        state ^= state >> 31
+    return state & 0x7FFFFFFFFFFFFFFF
+
+
+def step_generator(*keys: int) -> torch.Generator:
+    """A CPU generator seeded from integer keys (seed, step, micro-step, rank, …)."""
+    return torch.Generator().manual_seed(_mix(*keys))
+
+
+class MultiViewDataset(Dataset):
+    """Items: ``targets`` ``(V, 3, H, W)`` composited views in rig order (view 0 = the input),
+    ``poses`` ``(V, 12)`` relative pose features of the sample's own cameras, ``background``
+    ``(3,)``, ``index``."""
+
+    def __init__(self, dataset_dir: str | os.PathLike, split: str, rig: Rig, *,
+                 backgrounds: list[str] | None = None,
+                 brightness: tuple[float, float] = (1.0, 1.0),
+                 contrast: tuple[float, float] = (1.0, 1.0), seed: int = 0) -> None:
+        self.root = Path(dataset_dir)
+        self.samples = read_split(self.root, split)
+        if not self.samples:
+            raise DatasetError(f"{self.root / (split + '.txt')}: lists no samples")
+        self.rig = rig
+        self.backgrounds = [BACKGROUNDS[b] for b in (backgrounds or ["white"])]
+        self.brightness = brightness
+        self.contrast = contrast
+        self.seed = seed
+        self.epoch = 0
+        self._check(self.samples[0])
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _view_indices(self, sample: str) -> list[int]:
+        meta = self.root / sample / "opencv_cameras.json"
+        if not meta.is_file():
+            raise DatasetError(f"{meta.parent}: no opencv_cameras.json")
+        frames = json.loads(meta.read_text())["frames"]
+        stems = [Path(f.get("file_path", "")).stem for f in frames]
+        order = []
+        for name in self.rig.names:
+            if name not in stems:
+                raise DatasetError(f"{meta}: rig view {name!r} is not among the sample's images "
+                                   f"({', '.join(stems)}); build the rig from this dataset")
+            order.append(stems.index(name))
+        return order
+
+    def _check(self, sample: str) -> None:
+        self._view_indices(sample)
+
+    def load_views(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(rgba (V, 4, H, W) at the rig's resolution, poses (V, 12))`` of sample ``index``."""
+        sample = self.samples[index]
+        folder = self.root / sample
+        order = self._view_indices(sample)
+        meta = folder / "opencv_cameras.json"
+        cameras = read_opencv_cameras(meta)
+        frames = json.loads(meta.read_text())["frames"]
+        images = []
+        for k in order:
+            path = folder / frames[k]["file_path"]
+            try:
+                with Image.open(path) as im:
+                    rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
+            except OSError as exc:
+                raise DatasetError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+            images.append(torch.from_numpy(rgba).permute(2, 0, 1))
+        rgba = resize(torch.stack(images), (self.rig.height, self.rig.width))
+        poses = relative_pose_features([cameras[k] for k in order])
+        return rgba, poses
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        rgba, poses = self.load_views(index)
+        rng = np.random.default_rng(_mix(self.seed, self.epoch, index))
+        background = torch.tensor(self.backgrounds[rng.integers(len(self.backgrounds))],
+                                  dtype=torch.float32)
+        contrast = float(rng.uniform(*self.contrast))
+        brightness = float(rng.uniform(*self.brightness))
+        rgb = ((rgba[:, :3] - 0.5) * contrast + 0.5) * brightness
+        alpha = rgba[:, 3:4]
+        targets = rgb.clamp(0.0, 1.0) * alpha + background.view(1, 3, 1, 1) * (1.0 - alpha)
+        return {"targets": targets, "poses": poses, "background": background,
+                "index": torch.tensor(index)}
+
+
+class EpochSampler(Sampler[int]):
+    """Indices of one process for one epoch: a permutation seeded by ``(seed, epoch)``, every
+    ``world``-th index from ``rank`` on, cut to a whole number of batches (the same number on
+    every process); ``set_epoch(e, start_batch)`` skips this process's first batches (resuming
+    mid-epoch)."""
+
+    def __init__(self, size: int, batch_size: int, *, seed: int = 0, rank: int = 0,
+                 world: int = 1) -> None:
+        self.size, self.batch_size = size, batch_size
+        self.seed, self.rank, self.world = seed, rank, world
+        self.epoch = 0
+        self.start = 0
+        if self.batches_per_epoch == 0:
+            raise DatasetError(f"the split has {size} samples, fewer than one batch "
+                               f"({batch_size} per process × {world} processes)")
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.size // (self.batch_size * self.world)
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch = int(epoch)
+        self.start = int(start_batch) * self.batch_size
+
+    def indices(self) -> list[int]:
+        perm = torch.randperm(self.size, generator=step_generator(self.seed, self.epoch)).tolist()
+        per_process = self.batches_per_epoch * self.batch_size
+        mine = perm[self.rank::self.world][:per_process]
+        return mine[self.start:]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices())
+
+    def __len__(self) -> int:
+        return len(self.indices())

@@ -1,0 +1,178 @@
+"""Training Stage 1 (accelerate, CPU): acceptance, exact resume, checkpoint paths and files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from mouselift.cameras.rig import facelift_rig
+from mouselift.mvdiff import MultiViewDiffusionPipeline, load_train_config, train_mvdiff
+from mouselift.mvdiff.checkpoints import CheckpointError, list_checkpoints, resolve_resume
+from mouselift.mvdiff.dataset import DatasetError, EpochSampler, MultiViewDataset
+from mouselift.mvdiff.objective import evaluate_loss
+
+QUIET = {"log_with": "none", "validation_samples": 0}
+
+
+def config(dataset: Path, output: Path, **overrides):
+    return load_train_config("tiny", {"dataset": str(dataset), "output_dir": str(output),
+                                      **QUIET, **overrides})
+
+
+def unet_weights(checkpoint: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(checkpoint / "pipeline" / "unet" /
+                         "diffusion_pytorch_model.safetensors"))
+
+
+@pytest.mark.slow
+def test_tiny_pipeline_from_disk_learns_and_its_checkpoint_samples(
+        tiny_pipeline_dir, mouse_dataset, tmp_path):
+    """Acceptance: a tiny random pipeline saved to and reloaded from disk trains on synthetic
+    prepared samples with decreasing loss; the checkpoint reloads into the sampling pipeline
+    and gives the rig's views, reproducibly for a seed."""
+    cfg = config(mouse_dataset, tmp_path / "run", pipeline=str(tiny_pipeline_dir),
+                 max_steps=40, checkpoint_every=20, learning_rate=2e-3, ema_decay=0.5,
+                 log_with="tensorboard", validation_samples=1, validate_every=40)
+    result = train_mvdiff(cfg, progress=False)
+    assert result.end_step == 40 and len(result.losses) == 40
+
+    start = MultiViewDiffusionPipeline.from_pretrained(tiny_pipeline_dir)
+    start.set_rig(result_rig := MultiViewDiffusionPipeline.from_pretrained(
+        result.checkpoints[-1] / "pipeline").rig)
+    trained = MultiViewDiffusionPipeline.from_pretrained(result.checkpoints[-1] / "pipeline")
+    samples = MultiViewDataset(mouse_dataset, "train", result_rig)
+    before = evaluate_loss(start, samples, draws=4)  # fixed timesteps and noise
+    after = evaluate_loss(trained, samples, draws=4)
+    print(f"training objective before {before:.4f} after {after:.4f}")
+    assert after < 0.7 * before, (before, after)
+
+    image = Image.open(mouse_dataset / "sample_000000" / "images" / "cam_000.png")
+    out = trained(image, num_inference_steps=4, seed=3)
+    assert out.images.shape == (1, 6, 3, 64, 64)
+    assert torch.equal(out.images, trained(image, num_inference_steps=4, seed=3).images)
+    assert trained.rig.names[0] == "cam_000"  # the dataset's rig, input view first
+
+    grid = result.validation_images[-1]
+    with Image.open(grid) as im:
+        assert im.size == (7 * 64, 2 * 64)  # input | 6 generated, then blank | 6 real
+    assert list((tmp_path / "run" / "logs").rglob("events.out.tfevents.*"))
+
+
+def test_resume_is_exact(mouse_dataset, tmp_path):
+    """4 steps in one go == 2 steps, stop, resume for 2 (weights, EMA, camera embedding)."""
+    common = {"max_steps": 4, "checkpoint_every": 2, "camera_embedding": True,
+              "gradient_accumulation": 2}
+    straight = train_mvdiff(config(mouse_dataset, tmp_path / "a", **common), progress=False)
+    first = train_mvdiff(config(mouse_dataset, tmp_path / "b", **{**common, "max_steps": 2}),
+                         progress=False)
+    second = train_mvdiff(config(mouse_dataset, tmp_path / "b", **common), resume="latest",
+                          progress=False)
+    assert second.start_step == 2 and second.end_step == 4
+    assert first.losses + second.losses == straight.losses
+    a, b = (unet_weights(tmp_path / r / "checkpoints" / "checkpoint-000004") for r in "ab")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    cam_a, cam_b = (load_file(str(next((tmp_path / r / "checkpoints" / "checkpoint-000004" /
+                                        "pipeline" / "camera_embedding").glob("*.safetensors"))))
+                    for r in "ab")
+    assert all(torch.equal(cam_a[k], cam_b[k]) for k in cam_a)
+
+
+def test_checkpoints_land_exactly_at_the_configured_path(mouse_dataset, tmp_path, monkeypatch):
+    """The prior code lost a 12k-step run to a doubled path prefix: a relative output folder
+    must give exactly <cwd>/<output>/checkpoints/checkpoint-NNNNNN, and nothing elsewhere."""
+    monkeypatch.chdir(tmp_path)
+    cfg = config(mouse_dataset, Path("runs/tiny"), max_steps=3, checkpoint_every=1, keep_last=2)
+    result = train_mvdiff(cfg, progress=False)
+    root = tmp_path / "runs" / "tiny" / "checkpoints"
+    assert [p.name for p in sorted(root.iterdir())] == ["checkpoint-000002", "checkpoint-000003"]
+    assert result.checkpoints[-1] == root / "checkpoint-000003"
+    assert sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir()) == ["checkpoints"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+    final = root / "checkpoint-000003"
+    assert sorted(p.name for p in final.iterdir()) == ["pipeline", "trainer_state.json",
+                                                        "training_state"]
+    assert (final / "pipeline" / "rig" / "rig.json").is_file()
+
+
+def test_incomplete_checkpoints_are_never_resumed(mouse_dataset, tmp_path):
+    run = tmp_path / "run"
+    train_mvdiff(config(mouse_dataset, run, max_steps=2, checkpoint_every=1), progress=False)
+    root = run / "checkpoints"
+    # a crash while writing step 3: a hidden partial folder and a folder without its state
+    shutil.copytree(root / "checkpoint-000002", root / ".checkpoint-000003.partial")
+    shutil.copytree(root / "checkpoint-000002", root / "checkpoint-000004")
+    (root / "checkpoint-000004" / "trainer_state.json").unlink()
+    assert [s for s, _ in list_checkpoints(run)] == [1, 2]
+    assert resolve_resume(run, "latest") == root / "checkpoint-000002"
+    with pytest.raises(CheckpointError, match="incomplete checkpoint"):
+        resolve_resume(run, root / "checkpoint-000004")
+    result = train_mvdiff(config(mouse_dataset, run, max_steps=3, checkpoint_every=1),
+                          resume="latest", progress=False)
+    assert result.start_step == 2
+    assert not (root / ".checkpoint-000003.partial").exists()
+
+
+def test_resume_refuses_changed_settings_and_reuse_of_a_run(mouse_dataset, tmp_path):
+    run = tmp_path / "run"
+    train_mvdiff(config(mouse_dataset, run, max_steps=1), progress=False)
+    with pytest.raises(CheckpointError, match="learning_rate"):
+        train_mvdiff(config(mouse_dataset, run, max_steps=2, learning_rate=0.5),
+                     resume="latest", progress=False)
+    with pytest.raises(CheckpointError, match="already holds checkpoints"):
+        train_mvdiff(config(mouse_dataset, run, max_steps=2), progress=False)
+
+
+def test_bf16_mixed_precision_step(mouse_dataset, tmp_path):
+    result = train_mvdiff(config(mouse_dataset, tmp_path / "run", max_steps=1,
+                                 mixed_precision="bf16"), progress=False)
+    assert np.isfinite(result.losses[0])
+
+
+def test_dataset_augments_colours_not_geometry(mouse_dataset, tmp_path):
+    from mouselift.cameras.rig import rig_from_dataset
+
+    rig = rig_from_dataset(mouse_dataset)
+    plain = MultiViewDataset(mouse_dataset, "train", rig)
+    augmented = MultiViewDataset(mouse_dataset, "train", rig, backgrounds=["black", "grey"],
+                                 brightness=(0.5, 0.6), contrast=(1.5, 1.6), seed=1)
+    rgba, poses = plain.load_views(0)
+    item = augmented[0]
+    assert torch.equal(item["poses"], poses)
+    outside = rgba[:, 3] == 0
+    background = item["background"]
+    assert background.tolist() in ([0.0, 0.0, 0.0], [0.5, 0.5, 0.5])
+    for c in range(3):  # exactly the background colour where the mouse is not
+        assert torch.all(item["targets"][:, c][outside] == background[c])
+    inside = rgba[:, 3] == 1
+    assert (item["targets"][:, 0][inside] - rgba[:, 0][inside]).abs().mean() > 0.05
+    again = augmented[0]
+    assert torch.equal(again["targets"], item["targets"])  # a function of (seed, epoch, index)
+    with pytest.raises(DatasetError, match="rig view 'front' is not among"):
+        MultiViewDataset(mouse_dataset, "train", facelift_rig(64))
+
+
+def test_sampler_splits_processes_and_resumes_mid_epoch():
+    ranks = [EpochSampler(10, 2, seed=3, rank=r, world=2) for r in range(2)]
+    for s in ranks:
+        s.set_epoch(1)
+    a, b = ranks[0].indices(), ranks[1].indices()
+    assert len(a) == len(b) == 4 and not set(a) & set(b)
+    ranks[0].set_epoch(1, start_batch=1)
+    assert ranks[0].indices() == a[2:]
+    ranks[0].set_epoch(2)
+    assert ranks[0].indices() != a
+    with pytest.raises(DatasetError, match="fewer than one batch"):
+        EpochSampler(3, 2, world=2)
+
+
+def test_no_stray_files_in_cwd(mouse_dataset, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    train_mvdiff(config(mouse_dataset, tmp_path / "elsewhere", max_steps=1), progress=False)
+    assert sorted(os.listdir(tmp_path)) == ["elsewhere"]
