@@ -3,9 +3,11 @@ tiny random Stage-1 pipeline written to disk in diffusers layout."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from mouselift.cameras.rig import facelift_rig
 from mouselift.data.prepare import PrepareConfig, prepare_dataset
@@ -13,6 +15,13 @@ from mouselift.data.synth import SynthConfig, synthesize
 from mouselift.mvdiff import MultiViewDiffusionPipeline, load_architecture
 
 SIZE = 64
+
+
+def pytest_configure(config) -> None:
+    """One compute thread per xdist worker: with ``-n 2`` on 2 cores, two workers with two OpenMP
+    threads each oversubscribe the CPU and PyTorch's spinning threads slow down ~10×."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -92,6 +92,8 @@ def mvdiff(
     overrides = merge_overrides(overrides, parse_set_options(set_values))
     cfg = load_train_config(config, overrides)
     result = train_mvdiff(cfg, resume=resume, progress=not quiet)
+    if not result.main_process:  # one summary per run, not per process
+        return
     last = result.checkpoints[-1] if result.checkpoints else None
     typer.echo(f"trained steps {result.start_step} → {result.end_step}"
                + (f"; loss {result.losses[0]:.4f} → {result.losses[-1]:.4f}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ from .attention import set_multiview_attention
 from .camera_embedding import CameraEmbedding
 from .config import load_architecture
 from .dataset import EpochSampler, MultiViewDataset, read_split, step_generator
-from .objective import diffusion_loss
+from .objective import diffusion_loss, evaluate_loss
 from .pipeline import MultiViewDiffusionPipeline
 from .train_config import RUNTIME_KEYS, TrainMVDiffConfig
 from .unet import MultiViewSettings
@@ -59,18 +60,27 @@ LOG_DIR = "logs"
 @dataclass
 class TrainResult:
     """What a call of :func:`train_mvdiff` did. ``losses``: mean loss of each optimizer step
-    run in this call (first to last)."""
+    run in this call (first to last); ``val_losses``: ``(step, objective)`` on the validation
+    samples with fixed timesteps and noise (EMA weights), at the start and at each validation."""
 
     output_dir: Path
     start_step: int
     end_step: int
     losses: list[float] = field(default_factory=list)
+    val_losses: list[tuple[int, float]] = field(default_factory=list)
     checkpoints: list[Path] = field(default_factory=list)
     validation_images: list[Path] = field(default_factory=list)
+    main_process: bool = True
 
 
 def _weight_dtype(mixed_precision: str) -> torch.dtype:
     return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed_precision, torch.float32)
+
+
+def _multi_process_cpu() -> bool:
+    """Launched as several processes (torchrun / accelerate launch) on a machine without CUDA:
+    tell accelerate to run distributed on the CPU (gloo) instead of as independent copies."""
+    return not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
@@ -175,6 +185,7 @@ class _Trainer:
         # set-up (PartialState) untouched.
         AcceleratorState._reset_state(reset_partial_state=False)
         self.accelerator = Accelerator(
+            cpu=_multi_process_cpu(),
             mixed_precision=config.mixed_precision,
             log_with=None if config.log_with == "none" else config.log_with,
             project_config=ProjectConfiguration(project_dir=str(self.output_dir),
@@ -230,7 +241,8 @@ class _Trainer:
         if self.resume_from is not None:
             acc.load_state(str(self.resume_from / ckpt.TRAINING_STATE_DIR))
             self.step = int(self.resume_state["step"])
-        self.result = TrainResult(self.output_dir, self.step, self.step)
+        self.result = TrainResult(self.output_dir, self.step, self.step,
+                                  main_process=acc.is_main_process)
 
     # --- one optimizer step ------------------------------------------------------------------
     def _batches(self) -> Iterator[dict[str, Any]]:
@@ -284,14 +296,32 @@ class _Trainer:
         finally:
             self.ema.restore(self.params)
 
+    def _val_indices(self) -> list[int]:
+        assert self.val_dataset is not None
+        return list(range(min(self.config.validation_samples, len(self.val_dataset))))
+
+    def validation_loss(self) -> float | None:
+        """The objective on the validation samples with fixed draws (EMA weights); logged."""
+        if self.val_dataset is None or not self.accelerator.is_main_process:
+            return None
+        with self._ema_weights(), self.accelerator.autocast():
+            loss = evaluate_loss(self.pipe, self.val_dataset, indices=self._val_indices(),
+                                 seed=self.config.seed, snr_gamma=self.config.snr_gamma)
+        self.model.train()
+        self.result.val_losses.append((self.step, loss))
+        if self.config.log_with != "none":
+            self.accelerator.log({"val/loss": loss}, step=self.step)
+        return loss
+
     def validate(self) -> Path | None:
         if self.val_dataset is None or not self.accelerator.is_main_process:
             return None
+        self.validation_loss()
         config, pipe = self.config, self.pipe
         rows = []
         with self._ema_weights(), self.accelerator.autocast():
             pipe.unet.eval()
-            for i in range(min(config.validation_samples, len(self.val_dataset))):
+            for i in self._val_indices():
                 rgba, poses = self.val_dataset.load_views(i)
                 real = rgba[:, :3] * rgba[:, 3:] + (1.0 - rgba[:, 3:])
                 out = pipe(real[0], num_inference_steps=config.validation_steps,
@@ -301,7 +331,7 @@ class _Trainer:
                 blank = torch.ones_like(real[0])
                 rows.append(torch.cat([out.inputs[0], *out.images[0]], dim=2))
                 rows.append(torch.cat([blank, *real], dim=2))
-            pipe.unet.train()
+            self.model.train()
         grid = torch.cat(rows, dim=1).clamp(0, 1)
         array = (grid.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
         path = self.output_dir / VALIDATION_DIR / f"step-{self.step:06d}.png"
@@ -321,6 +351,7 @@ class _Trainer:
             partial.mkdir(parents=True)
         acc.wait_for_everyone()
         acc.save_state(str(partial / ckpt.TRAINING_STATE_DIR))
+        acc.wait_for_everyone()  # every rank's RNG state is in before the folder is published
         if acc.is_main_process:
             with self._ema_weights():
                 self.pipe.save_pretrained(partial / ckpt.PIPELINE_DIR)
@@ -345,6 +376,8 @@ class _Trainer:
             return self.result
         if config.log_with != "none":
             acc.init_trackers("mouselift-mvdiff", config=_flat_hparams(config.model_dump()))
+        if self.step == 0:
+            self.validation_loss()
         batches = self._batches()
         bar = tqdm(total=config.max_steps, initial=self.step, desc="train mvdiff",
                    disable=not (self.progress and acc.is_main_process), unit="step")

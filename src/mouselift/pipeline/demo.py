@@ -110,11 +110,12 @@ def _stage1(out_dir: Path, dataset_dir: Path, progress: bool
         views = pipe(image, num_inference_steps=20, solver="dpm++", seed=0)
     views_dir = out_dir / "views"
     views.save(views_dir)
+    (_, first), (_, last) = result.val_losses[0], result.val_losses[-1]
     return run, views_dir, [
         f"  stage 1   : {run}",
-        f"              tiny random pipeline trained {result.end_step} steps (loss "
-        f"{result.losses[0]:.3f} → {result.losses[-1]:.3f}); checkpoints/, validation/, logs/",
-        f"              rig {pipe.rig.summary()}",
+        f"              tiny random pipeline trained {result.end_step} steps; objective on val "
+        f"samples {first:.4f} → {last:.4f}; checkpoints/, validation/, logs/",
+        f"              {pipe.rig.summary()}",
         f"  views     : {views_dir}/grid.png (input {val[0]}/{input_view.name} | "
         f"{len(pipe.rig.names)} generated views)",
     ]
