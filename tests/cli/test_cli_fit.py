@@ -7,26 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cli_testutils import one_line_error, run_cli
 from PIL import Image
 
 from mouselift.cli.main import main
 from mouselift.data.prepare import PrepareConfig, prepare_dataset
 from mouselift.data.synth import SynthConfig, synthesize
 from mouselift.data.video import probe_video
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
-
-
-def one_line_error(code: int, err: str, *fragments: str) -> None:
-    assert code == 2
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    for fragment in fragments:
-        assert fragment in err, err
 
 
 @pytest.fixture(scope="module")

@@ -3,22 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from mouselift.cli.main import main
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
-
-
-def one_line_error(code: int, err: str, *fragments: str) -> None:
-    assert code == 2
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    for fragment in fragments:
-        assert fragment in err, err
+from cli_testutils import one_line_error, run_cli
 
 
 @pytest.mark.parametrize("command", [["train", "mvdiff"], ["embeds"]])

@@ -385,12 +385,16 @@ class MultiViewDiffusionPipeline:
     def from_architecture(cls, arch: PipelineArchitecture, *, rig: Rig | None = None,
                           seed: int = 0, workdir: str | os.PathLike | None = None
                           ) -> MultiViewDiffusionPipeline:
-        """A randomly initialised pipeline of ``arch`` (its tokenizer is written to
-        ``workdir/tokenizer`` or a temporary folder). With ``rig`` its prompts are encoded."""
+        """A randomly initialised pipeline of ``arch`` (its tokenizer files are written to
+        ``workdir/tokenizer``, or to a temporary folder that is removed again: the loaded
+        tokenizer lives in memory). With ``rig`` its prompts are encoded."""
         import tempfile
 
-        folder = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="mvd_"))
-        tokenizer = write_byte_tokenizer(folder / "tokenizer")
+        if workdir is None:
+            with tempfile.TemporaryDirectory(prefix="mouselift_tok_") as tmp:
+                tokenizer = write_byte_tokenizer(Path(tmp) / "tokenizer")
+        else:
+            tokenizer = write_byte_tokenizer(Path(workdir) / "tokenizer")
         parts = build_random_components(arch, tokenizer, seed)
         torch.manual_seed(seed + 1)
         unet = build_unet(arch.unet).eval()

@@ -22,7 +22,6 @@ import contextlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,8 +139,7 @@ def load_training_pipeline(config: TrainMVDiffConfig, resume_from: Path | None
         pipe = MultiViewDiffusionPipeline.from_pretrained(config.pipeline)
     else:
         arch = load_architecture(config.init or "tiny")
-        pipe = MultiViewDiffusionPipeline.from_architecture(
-            arch, seed=config.seed, workdir=tempfile.mkdtemp(prefix="mouselift_tok_"))
+        pipe = MultiViewDiffusionPipeline.from_architecture(arch, seed=config.seed)
     pipe.set_rig(build_rig(config, pipe))
     assert pipe.rig is not None
     attention = config.attention or pipe.settings.attention
