@@ -51,7 +51,6 @@ hf_logging.set_verbosity_error()
 REQUIRED = ("unet", "vae", "image_encoder", "feature_extractor", "image_normalizer",
             "image_noising_scheduler", "scheduler")
 TEXT = ("text_encoder", "tokenizer")
-COMPONENTS = REQUIRED + TEXT
 CAMERA_EMBEDDING = "camera_embedding"
 SETTINGS_FILE = "mouselift_mvdiff.json"
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from PIL import Image
@@ -38,11 +37,17 @@ from ..cameras.rig import (
 )
 from ..errors import WeightsError
 from .attention import set_multiview_attention
-from .camera_embedding import CameraEmbedding, MultiViewDenoiser, relative_pose_features
+from .camera_embedding import (
+    CameraEmbedding,
+    MultiViewDenoiser,
+    relative_pose_features,
+    time_embed_dim,
+)
 from .components import (
     CAMERA_EMBEDDING,
     REQUIRED,
     SETTINGS_FILE,
+    TEXT,
     build_random_components,
     check_components,
     load_component,
@@ -149,7 +154,7 @@ class MultiViewDiffusionPipeline:
                          image_normalizer=image_normalizer,
                          text_width=_text_width(text_encoder))
         if camera_embedding is not None:
-            expected = int(unet.time_embedding.linear_2.out_features)
+            expected = time_embed_dim(unet)
             if camera_embedding.config.time_embed_dim != expected:
                 raise WeightsError(f"{self._label}: camera embedding width "
                                    f"{camera_embedding.config.time_embed_dim} != the UNet's "
@@ -361,7 +366,7 @@ class MultiViewDiffusionPipeline:
         parts = {name: load_component(folder, name, dtype) for name in REQUIRED if name != "unet"}
         text = {}
         if load_text_encoder:
-            text = {n: load_component(folder, n, dtype) for n in ("text_encoder", "tokenizer")}
+            text = {n: load_component(folder, n, dtype) for n in TEXT}
         camera = None
         if (folder / CAMERA_EMBEDDING).is_dir():
             try:
@@ -400,7 +405,7 @@ class MultiViewDiffusionPipeline:
         unet = build_unet(arch.unet).eval()
         camera = None
         if arch.camera_embedding:
-            camera = CameraEmbedding(time_embed_dim=int(unet.time_embedding.linear_2.out_features),
+            camera = CameraEmbedding(time_embed_dim=time_embed_dim(unet),
                                      hidden_dim=arch.camera_embedding_hidden)
         settings = MultiViewSettings(arch.num_views, arch.attention)
         return cls(unet=unet, **parts, camera_embedding=camera, settings=settings, rig=rig)
@@ -498,7 +503,3 @@ def replace_folder(new: Path, target: Path) -> None:
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
-
-def stack_views(images: Sequence[np.ndarray]) -> np.ndarray:
-    """Side-by-side uint8 strip of ``(H, W, 3)`` images."""
-    return np.concatenate(list(images), axis=1)

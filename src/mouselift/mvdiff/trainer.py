@@ -44,7 +44,7 @@ from ..cameras.rig import Rig, facelift_rig, load_rig, rig_from_dataset
 from ..errors import ConfigError, MouseliftError
 from . import checkpoints as ckpt
 from .attention import set_multiview_attention
-from .camera_embedding import CameraEmbedding
+from .camera_embedding import CameraEmbedding, time_embed_dim
 from .config import load_architecture
 from .dataset import EpochSampler, MultiViewDataset, read_split, step_generator
 from .objective import diffusion_loss, evaluate_loss
@@ -148,7 +148,7 @@ def load_training_pipeline(config: TrainMVDiffConfig, resume_from: Path | None
     if config.camera_embedding and pipe.camera_embedding is None:
         torch.manual_seed(config.seed)
         pipe.camera_embedding = CameraEmbedding(
-            time_embed_dim=int(pipe.unet.time_embedding.linear_2.out_features))
+            time_embed_dim=time_embed_dim(pipe.unet))
     return pipe
 
 

@@ -209,15 +209,3 @@ def load_unet(folder: str | os.PathLike, *, dtype: torch.dtype | None = None
     unet.eval()
     return unet, settings
 
-
-def unet_summary(unet: UNet2DConditionModel) -> dict[str, Any]:
-    """Shape facts checked against the other pipeline components."""
-    config = unet.config
-    return {
-        "in_channels": config.in_channels,
-        "out_channels": config.out_channels,
-        "cross_attention_dim": config.cross_attention_dim,
-        "class_embed_type": config.class_embed_type,
-        "projection_class_embeddings_input_dim": config.projection_class_embeddings_input_dim,
-        "sample_size": config.sample_size,
-    }
