@@ -25,6 +25,8 @@ test: install lint
 
 bench: install
 	$(BIN)/python bench/prepare.py
+	$(BIN)/python bench/render.py
+	$(BIN)/python bench/mvdiff.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis

@@ -168,3 +168,25 @@ def test_output_files(tiny_pipeline, image, tmp_path):
     assert [p.stem for p in paths] == tiny_pipeline.rig.names
     with Image.open(tmp_path / "views" / "grid.png") as grid:
         assert grid.size == (7 * SIZE, SIZE)
+
+
+def test_clip_preprocessing_matches_the_feature_extractor():
+    """Our batched torch preprocessing ≈ transformers' CLIP processor (same crop size, mean and
+    std; only the resampling filter's 8-bit rounding differs)."""
+    import numpy as np
+
+    from mouselift.mvdiff.components import CLIP_MEAN, CLIP_STD, CLIPImageProcessor
+    from mouselift.mvdiff.conditioning import clip_pixel_values
+
+    processor = CLIPImageProcessor(size={"shortest_edge": 224},
+                                   crop_size={"height": 224, "width": 224},
+                                   image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD))
+    rng = np.random.default_rng(0)
+    smooth = rng.random((8, 8, 3))
+    image = np.kron(smooth, np.ones((64, 64, 1)))  # 512², piecewise constant
+    pixels = (image * 255).round().astype(np.uint8)
+    theirs = processor(images=[pixels], return_tensors="pt").pixel_values
+    ours = clip_pixel_values(torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 255,
+                             processor)
+    assert ours.shape == theirs.shape == (1, 3, 224, 224)
+    assert (ours - theirs).abs().mean() < 0.01

@@ -211,3 +211,12 @@ def test_two_processes_train_and_resume_exactly(mouse_dataset, tmp_path):
                                  gradient_accumulation=2), progress=False)
     c = unet_weights(single.checkpoints[-1])
     assert any(not torch.equal(a[k], c[k]) for k in a)  # two ranks saw other data than one
+
+
+def test_fp16_on_cpu_is_a_clear_error(mouse_dataset, tmp_path):
+    from mouselift.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fp16 needs a GPU"):
+        train_mvdiff(config(mouse_dataset, tmp_path / "run", mixed_precision="fp16"),
+                     progress=False)
+    assert not (tmp_path / "run" / "checkpoints").exists()

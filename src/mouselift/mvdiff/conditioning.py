@@ -81,7 +81,11 @@ def resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def clip_pixel_values(images: torch.Tensor, feature_extractor: object) -> torch.Tensor:
     """The CLIP input of square ``(B, 3, H, W)`` images: bicubic resize to the extractor's crop
-    size (for a square image its resize + centre crop is this), then mean/std normalisation."""
+    size (for a square image its resize + centre crop is this), then mean/std normalisation.
+
+    Done in torch (batched, on the GPU during training) rather than by the PIL processor; on
+    512² → 224² it differs from ``CLIPImageProcessor`` by ~0.004 mean, ≤ 0.05 max in normalised
+    units (PIL resamples 8-bit images), the same in training and sampling."""
     crop = feature_extractor.crop_size  # type: ignore[attr-defined]
     height = int(crop["height"] if isinstance(crop, dict) else crop.height)
     width = int(crop["width"] if isinstance(crop, dict) else crop.width)

@@ -211,7 +211,9 @@ class MultiViewDiffusionPipeline:
                 if device is not None:
                     model.to(device)
                 if dtype is not None and dtype != next(model.parameters()).dtype:
-                    model.to(dtype)
+                    # plain Module.to: none of these models keeps modules in float32, and
+                    # diffusers' override would warn on every cast
+                    torch.nn.Module.to(model, dtype=dtype)
         self.image_normalizer.to(device)
         if self.camera_embedding is not None:
             self.camera_embedding.to(device=device)

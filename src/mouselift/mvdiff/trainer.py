@@ -190,6 +190,8 @@ class _Trainer:
                                                 logging_dir=str(self.output_dir / LOG_DIR)),
         )
         acc = self.accelerator
+        if config.mixed_precision == "fp16" and acc.device.type == "cpu":
+            raise ConfigError("mixed_precision fp16 needs a GPU; use bf16 or no on a CPU")
         self.pipe = load_training_pipeline(config, self.resume_from)
         assert self.pipe.rig is not None and self.pipe.prompt_embeds is not None
         self.rig = self.pipe.rig
@@ -198,7 +200,7 @@ class _Trainer:
         for frozen in (pipe.vae, pipe.image_encoder):
             frozen.requires_grad_(False).eval().to(acc.device)
             if self.weight_dtype != torch.float32:
-                frozen.to(dtype=self.weight_dtype)
+                torch.nn.Module.to(frozen, dtype=self.weight_dtype)
         pipe.image_normalizer.requires_grad_(False).to(acc.device)
         self.model = pipe.denoiser
         self.model.train()
@@ -219,7 +221,8 @@ class _Trainer:
             acc.register_for_checkpointing(self.ema)
         self.noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
         self.prediction_type = self.noise_scheduler.config.prediction_type
-        self.prompts = pipe.prompt_embeds.to(acc.device, self.weight_dtype)
+        # the trainable model gets float32 inputs; autocast (if any) lowers them
+        self.prompts = pipe.prompt_embeds.to(acc.device, torch.float32)
 
         aug = config.augment
         self.dataset = MultiViewDataset(self.dataset_dir, config.train_split, self.rig,
