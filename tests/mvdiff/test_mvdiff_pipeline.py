@@ -190,3 +190,25 @@ def test_clip_preprocessing_matches_the_feature_extractor():
                              processor)
     assert ours.shape == theirs.shape == (1, 3, 224, 224)
     assert (ours - theirs).abs().mean() < 0.01
+
+
+def test_inputs_must_have_the_rig_aspect_ratio(tiny_pipeline):
+    from mouselift.mvdiff.pipeline import InputImageError
+
+    with pytest.raises(InputImageError, match="is 64×48 but the rig's views are 64×64"):
+        tiny_pipeline(torch.rand(3, 48, 64), num_inference_steps=1)
+    with pytest.raises(InputImageError, match=r"3 \(RGB\) or 4 \(RGBA\) channels"):
+        tiny_pipeline(torch.rand(2, 64, 64), num_inference_steps=1)
+
+
+def test_text_encoder_width_must_match_the_unet(tiny_pipeline):
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    narrow = CLIPTextModel(CLIPTextConfig(vocab_size=600, hidden_size=24, num_hidden_layers=1,
+                                         num_attention_heads=2, intermediate_size=32))
+    parts = {name: getattr(tiny_pipeline, name) for name in (
+        "unet", "vae", "image_encoder", "feature_extractor", "image_normalizer",
+        "image_noising_scheduler", "scheduler")}
+    with pytest.raises(WeightsError, match="text encoder is 24 wide but the UNet's "
+                                           "cross_attention_dim is 32"):
+        MultiViewDiffusionPipeline(**parts, text_encoder=narrow)

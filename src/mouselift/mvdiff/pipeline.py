@@ -35,7 +35,7 @@ from ..cameras.rig import (
     load_prompt_embeds,
     load_rig,
 )
-from ..errors import WeightsError
+from ..errors import MouseliftError, WeightsError
 from .attention import set_multiview_attention
 from .camera_embedding import (
     CameraEmbedding,
@@ -82,6 +82,10 @@ _MODEL_INDEX = {
     "unet": ["diffusers", "UNet2DConditionModel"],
     "vae": ["diffusers", "AutoencoderKL"],
 }
+
+
+class InputImageError(MouseliftError):
+    """An input image cannot be used (one-line message)."""
 
 
 @dataclass
@@ -257,14 +261,28 @@ class MultiViewDiffusionPipeline:
     # --- conditioning --------------------------------------------------------------------------
     def prepare_inputs(self, images: Any, background: str | Sequence[float] = "white"
                        ) -> torch.Tensor:
-        """``(B, 3, H, W)`` input images at the rig's resolution (RGBA over ``background``)."""
+        """``(B, 3, H, W)`` input images at the rig's resolution (RGBA over ``background``).
+
+        An input must have the rig's aspect ratio: it is taken to be framed like view 0 (a crop
+        centred on the mouse, as ``mouselift prepare`` makes), and is only rescaled."""
         rig, _ = self._require_rig()
         items = images if isinstance(images, list | tuple) else [images]
         if isinstance(images, torch.Tensor) and images.ndim == 4:
             items = list(images)
         bg = background_colour(background)
-        out = [resize(composite(to_image_tensor(im)[None], bg), (rig.height, rig.width))
-               for im in items]
+        out = []
+        for k, item in enumerate(items):
+            try:
+                image = to_image_tensor(item)
+            except ValueError as exc:
+                raise InputImageError(f"input image {k}: {exc}") from None
+            height, width = image.shape[-2:]
+            if height * rig.width != width * rig.height:
+                raise InputImageError(
+                    f"input image {k} is {width}×{height} but the rig's views are "
+                    f"{rig.width}×{rig.height}: give a crop of that aspect ratio centred on the "
+                    "mouse (as `mouselift prepare` makes)")
+            out.append(resize(composite(image[None], bg), (rig.height, rig.width)))
         return torch.cat(out)
 
     @torch.no_grad()
