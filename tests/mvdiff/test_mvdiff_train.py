@@ -220,3 +220,17 @@ def test_fp16_on_cpu_is_a_clear_error(mouse_dataset, tmp_path):
         train_mvdiff(config(mouse_dataset, tmp_path / "run", mixed_precision="fp16"),
                      progress=False)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("use_ema", [True, False])
+def test_exported_pipeline_holds_the_ema_weights(mouse_dataset, tmp_path, use_ema):
+    """``pipeline/`` holds the EMA weights (what FaceLift released), ``training_state/`` the raw
+    ones; without EMA they are the same."""
+    result = train_mvdiff(config(mouse_dataset, tmp_path / "run", max_steps=3, use_ema=use_ema,
+                                 ema_decay=0.5), progress=False)
+    exported = unet_weights(result.checkpoints[-1])
+    raw = load_file(str(result.checkpoints[-1] / "training_state" / "model.safetensors"))
+    raw = {k.removeprefix("unet."): v for k, v in raw.items() if k.startswith("unet.")}
+    assert set(raw) == set(exported)
+    same = all(torch.equal(raw[k], exported[k]) for k in raw)
+    assert same is (not use_ema)
