@@ -220,7 +220,6 @@ class _Trainer:
             self.ema.to(acc.device)
             acc.register_for_checkpointing(self.ema)
         self.noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-        self.prediction_type = self.noise_scheduler.config.prediction_type
         # the trainable model gets float32 inputs; autocast (if any) lowers them
         self.prompts = pipe.prompt_embeds.to(acc.device, torch.float32)
 
