@@ -29,5 +29,9 @@ class SplatFormatError(MouseliftError):
     """A Gaussian splat file (PLY, ``.splat``) is missing, malformed or not a Gaussian file."""
 
 
+class DatasetError(MouseliftError):
+    """A prepared dataset is missing a file or does not fit what it is used for."""
+
+
 class WeightsError(MouseliftError):
     """A weights file (VGG, LPIPS, a checkpoint) is missing, unreadable or has wrong keys/shapes."""

@@ -354,14 +354,12 @@ def rig_from_dataset(dataset_dir: str | os.PathLike, *, reference_view: int = 0,
     (up to ``max_samples`` evenly spaced) samples of ``split``, reordered so that camera
     ``reference_view`` comes first. View names are the image file stems (``cam_003``)."""
     from ..cameras.facelift import read_opencv_cameras
+    from ..data.prepare.manifest import read_split
 
     dataset_dir = Path(dataset_dir)
-    list_file = dataset_dir / f"{split}.txt"
-    if not list_file.is_file():
-        raise RigError(f"{dataset_dir}: no {split}.txt (not a prepared dataset?)")
-    samples = [line.strip() for line in list_file.read_text().splitlines() if line.strip()]
+    samples = read_split(dataset_dir, split)
     if not samples:
-        raise RigError(f"{list_file}: lists no samples")
+        raise RigError(f"{dataset_dir / (split + '.txt')}: lists no samples")
     step = max(1, len(samples) // max_samples)
     samples = samples[::step][:max_samples]
     per_view: list[list[Camera]] = []

@@ -6,13 +6,13 @@ backgrounds (:mod:`.loop`, :mod:`.losses`, :mod:`.densify`), evaluate on held-ou
 a PLY, a turntable video, a view grid and ``metrics.json`` (:mod:`.pipeline`).
 """
 
+from ..data.sample import SampleError, SampleViews, composite, has_eval_views, load_sample_views
 from .config import FitConfig
 from .densify import DensifyStats, TrainableGaussians, densify_and_prune
 from .init import carve, crop_sphere_radius, initial_gaussians, visual_hull_points
 from .loop import OptimizeResult, optimize
 from .losses import FitLoss, fit_loss
 from .pipeline import FitResult, evaluate, fit_sample, split_views
-from .sample import SampleError, SampleViews, composite, has_eval_views, load_sample_views
 
 __all__ = [
     "DensifyStats",

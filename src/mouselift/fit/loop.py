@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..data.sample import SampleViews
 from ..splat import Gaussians
 from ..splat.render import render
 from .config import FitConfig
 from .densify import DensifyStats, TrainableGaussians, densify_and_prune
 from .init import crop_sphere_radius, initial_gaussians
 from .losses import fit_loss
-from .sample import SampleViews
 
 #: Steps between entries of the loss history (and progress-bar updates).
 LOG_EVERY = 10

@@ -13,9 +13,9 @@ from typing import NamedTuple
 
 import torch
 
+from ..data.sample import composite
 from ..metrics import ssim
 from ..splat.render import RenderOutput
-from .sample import composite
 
 
 class FitLoss(NamedTuple):

@@ -28,6 +28,14 @@ import torch
 from PIL import Image
 
 from ..atomic import atomic_write_path, atomic_write_text
+from ..data.sample import (
+    EVAL_DIR,
+    SampleError,
+    SampleViews,
+    composite,
+    has_eval_views,
+    load_sample_views,
+)
 from ..errors import ConfigError
 from ..metrics import LPIPS, LPIPSUnavailable, compute_metrics, load_lpips
 from ..splat import Gaussians, write_ply
@@ -35,7 +43,6 @@ from ..splat.render import render
 from ..splat.turntable import to_uint8, write_turntable
 from .config import FitConfig
 from .loop import optimize
-from .sample import EVAL_DIR, SampleError, SampleViews, composite, has_eval_views, load_sample_views
 
 PLY_NAME = "gaussians.ply"
 VIDEO_NAME = "turntable.mp4"

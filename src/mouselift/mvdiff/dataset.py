@@ -11,7 +11,6 @@ resumed run sees exactly the data the uninterrupted run would have.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,26 +18,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
-from ..cameras import read_opencv_cameras
 from ..cameras.rig import Rig
-from ..errors import MouseliftError
+from ..data.prepare.manifest import read_split
+from ..data.sample import load_sample_views
+from ..errors import DatasetError
 from .camera_embedding import relative_pose_features
 from .conditioning import BACKGROUNDS, resize
-
-
-class DatasetError(MouseliftError):
-    """A training dataset cannot be used with this rig (one-line message)."""
-
-
-def read_split(dataset_dir: Path, split: str) -> list[str]:
-    """Sample folder names listed in ``<dataset>/<split>.txt``."""
-    path = dataset_dir / f"{split}.txt"
-    if not path.is_file():
-        raise DatasetError(f"{dataset_dir}: no {split}.txt (not a prepared dataset?)")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
 def _mix(*values: int) -> int:
@@ -82,43 +69,26 @@ class MultiViewDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def _view_indices(self, sample: str) -> list[int]:
-        meta = self.root / sample / "opencv_cameras.json"
-        if not meta.is_file():
-            raise DatasetError(f"{meta.parent}: no opencv_cameras.json")
-        frames = json.loads(meta.read_text())["frames"]
-        stems = [Path(f.get("file_path", "")).stem for f in frames]
-        order = []
-        for name in self.rig.names:
-            if name not in stems:
-                raise DatasetError(f"{meta}: rig view {name!r} is not among the sample's images "
-                                   f"({', '.join(stems)}); build the rig from this dataset")
-            order.append(stems.index(name))
-        return order
+    def _view_order(self, names: list[str], where: Path) -> list[int]:
+        """Indices of the rig's views among a sample's image paths (``images/cam_000.png``)."""
+        stems = [Path(n).stem for n in names]
+        missing = [name for name in self.rig.names if name not in stems]
+        if missing:
+            raise DatasetError(f"{where}: rig view {missing[0]!r} is not among the sample's "
+                               f"images ({', '.join(stems)}); build the rig from this dataset")
+        return [stems.index(name) for name in self.rig.names]
 
     def _check(self, sample: str) -> None:
-        self._view_indices(sample)
+        views = load_sample_views(self.root / sample)
+        self._view_order(views.names, self.root / sample)
 
     def load_views(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(rgba (V, 4, H, W) at the rig's resolution, poses (V, 12))`` of sample ``index``."""
-        sample = self.samples[index]
-        folder = self.root / sample
-        order = self._view_indices(sample)
-        meta = folder / "opencv_cameras.json"
-        cameras = read_opencv_cameras(meta)
-        frames = json.loads(meta.read_text())["frames"]
-        images = []
-        for k in order:
-            path = folder / frames[k]["file_path"]
-            try:
-                with Image.open(path) as im:
-                    rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
-            except OSError as exc:
-                raise DatasetError(f"{path}: cannot read ({exc.__class__.__name__})") from None
-            images.append(torch.from_numpy(rgba).permute(2, 0, 1))
-        rgba = resize(torch.stack(images), (self.rig.height, self.rig.width))
-        poses = relative_pose_features([cameras[k] for k in order])
-        return rgba, poses
+        folder = self.root / self.samples[index]
+        views = load_sample_views(folder)
+        views = views.subset(self._view_order(views.names, folder))
+        rgba = resize(views.rgba.permute(0, 3, 1, 2), (self.rig.height, self.rig.width))
+        return rgba, relative_pose_features(views.cameras)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rgba, poses = self.load_views(index)

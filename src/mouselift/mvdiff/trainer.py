@@ -41,12 +41,13 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_path
 from ..cameras.rig import Rig, facelift_rig, load_rig, rig_from_dataset
+from ..data.prepare.manifest import read_split
 from ..errors import ConfigError, MouseliftError
 from . import checkpoints as ckpt
 from .attention import set_multiview_attention
 from .camera_embedding import CameraEmbedding, time_embed_dim
 from .config import load_architecture
-from .dataset import EpochSampler, MultiViewDataset, read_split, step_generator
+from .dataset import EpochSampler, MultiViewDataset, step_generator
 from .objective import diffusion_loss, evaluate_loss
 from .pipeline import MultiViewDiffusionPipeline
 from .train_config import RUNTIME_KEYS, TrainMVDiffConfig
@@ -234,8 +235,8 @@ class _Trainer:
                                  sampler=self.sampler, num_workers=config.workers,
                                  drop_last=True, pin_memory=acc.device.type == "cuda")
         self.val_dataset = None
-        if config.validation_samples and (self.dataset_dir / f"{config.val_split}.txt").is_file() \
-                and read_split(self.dataset_dir, config.val_split):
+        if config.validation_samples and read_split(self.dataset_dir, config.val_split,
+                                                    missing_ok=True):
             self.val_dataset = MultiViewDataset(self.dataset_dir, config.val_split, self.rig)
         self.step = 0
         if self.resume_from is not None:

@@ -94,11 +94,11 @@ def _stage1(out_dir: Path, dataset_dir: Path, progress: bool
     """Train the tiny Stage-1 pipeline briefly, then sample the views of one val input."""
     from PIL import Image
 
+    from ..data.prepare.manifest import read_split
     from ..mvdiff import MultiViewDiffusionPipeline, load_train_config, train_mvdiff
 
-    val = (dataset_dir / "val.txt").read_text().split() if (dataset_dir / "val.txt").is_file() \
-        else []
-    if not (dataset_dir / "train.txt").is_file() or not val:
+    val = read_split(dataset_dir, "val", missing_ok=True)
+    if not read_split(dataset_dir, "train", missing_ok=True) or not val:
         return None, None, ["  stage 1   : skipped (the dataset has no train and val samples)"]
     run = out_dir / "mvdiff"
     config = load_train_config("tiny", {"dataset": str(dataset_dir), "output_dir": str(run)})

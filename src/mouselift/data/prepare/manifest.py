@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ...atomic import atomic_write_text
+from ...errors import DatasetError
 from .samples import RECORD_FILE, SAMPLE_RE, SKIPPED_DIR
 
 MANIFEST_FILE = "manifest.jsonl"
@@ -33,6 +34,18 @@ TRAIN_LIST = "train.txt"
 VAL_LIST = "val.txt"
 SUMMARY_FILE = "summary.json"
 LOCK_FILE = ".prepare.lock"
+
+
+def read_split(dataset_dir: str | os.PathLike, split: str, *, missing_ok: bool = False
+               ) -> list[str]:
+    """Sample folder names listed in ``<dataset>/<split>.txt`` (``[]`` for a missing file when
+    ``missing_ok``; otherwise a :class:`DatasetError`)."""
+    path = Path(dataset_dir) / f"{split}.txt"
+    if not path.is_file():
+        if missing_ok:
+            return []
+        raise DatasetError(f"{Path(dataset_dir)}: no {path.name} (not a prepared dataset?)")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
 @contextlib.contextmanager
@@ -160,6 +173,7 @@ __all__ = [
     "atomic_write_text",
     "completed_frames",
     "locked",
+    "read_split",
     "rebuild",
     "sample_records",
     "skipped_records",

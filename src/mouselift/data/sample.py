@@ -17,8 +17,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..cameras import Camera, read_opencv_cameras
-from ..data.recording import EVAL_DIR
 from ..errors import MouseliftError
+from .recording import EVAL_DIR
 
 CAMERAS_FILE = "opencv_cameras.json"
 
