@@ -26,6 +26,7 @@ from PIL import Image
 
 BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "grey": (0.5, 0.5, 0.5),
                "gray": (0.5, 0.5, 0.5)}
+WHITE = torch.ones(3)  #: FaceLift's background (renders, validation, sampling default)
 
 
 def background_colour(name_or_rgb: str | Sequence[float]) -> torch.Tensor:

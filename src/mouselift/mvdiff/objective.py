@@ -15,7 +15,14 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from diffusers.training_utils import compute_snr
 
-from .conditioning import clip_image_embeds, drop_conditions, unclip_class_labels, vae_latents
+from .conditioning import (
+    WHITE,
+    clip_image_embeds,
+    composite,
+    drop_conditions,
+    unclip_class_labels,
+    vae_latents,
+)
 from .dataset import MultiViewDataset, step_generator
 
 
@@ -74,7 +81,7 @@ def evaluate_loss(pipe: object, dataset: MultiViewDataset, *, indices: Sequence[
     total = 0.0
     for i in indices:
         rgba, poses = dataset.load_views(i)
-        targets = rgba[:, :3] * rgba[:, 3:] + (1.0 - rgba[:, 3:])
+        targets = composite(rgba, WHITE)
         use_poses = poses[None] if pipe.camera_embedding is not None else None
         for draw in range(draws):
             loss = diffusion_loss(model, pipe, noise_scheduler, targets[None], use_poses,

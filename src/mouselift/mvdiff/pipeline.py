@@ -36,6 +36,7 @@ from ..cameras.rig import (
     load_rig,
 )
 from ..errors import MouseliftError, WeightsError
+from ..splat.turntable import to_uint8
 from .attention import set_multiview_attention
 from .camera_embedding import (
     CameraEmbedding,
@@ -119,8 +120,8 @@ class MultiViewOutput:
 
 
 def _pil(image: torch.Tensor) -> Image.Image:
-    array = (image.detach().float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8)
-    return Image.fromarray(array.permute(1, 2, 0).cpu().numpy())
+    """PIL image of a ``(3, H, W)`` tensor in [0, 1]."""
+    return Image.fromarray(to_uint8(image.float().permute(1, 2, 0)))
 
 
 class MultiViewDiffusionPipeline:

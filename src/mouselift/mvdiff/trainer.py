@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
@@ -43,9 +42,11 @@ from ..atomic import atomic_write_path
 from ..cameras.rig import Rig, facelift_rig, load_rig, rig_from_dataset
 from ..data.prepare.manifest import read_split
 from ..errors import ConfigError, MouseliftError
+from ..splat.turntable import to_uint8
 from . import checkpoints as ckpt
 from .attention import set_multiview_attention
 from .camera_embedding import CameraEmbedding, time_embed_dim
+from .conditioning import WHITE, composite
 from .config import load_architecture
 from .dataset import EpochSampler, MultiViewDataset, step_generator
 from .objective import diffusion_loss, evaluate_loss
@@ -324,7 +325,7 @@ class _Trainer:
             pipe.unet.eval()
             for i in self._val_indices():
                 rgba, poses = self.val_dataset.load_views(i)
-                real = rgba[:, :3] * rgba[:, 3:] + (1.0 - rgba[:, 3:])
+                real = composite(rgba, WHITE)
                 out = pipe(real[0], num_inference_steps=config.validation_steps,
                            solver=config.validation_solver,
                            guidance_scale=config.validation_guidance, seed=config.seed,
@@ -333,8 +334,7 @@ class _Trainer:
                 rows.append(torch.cat([out.inputs[0], *out.images[0]], dim=2))
                 rows.append(torch.cat([blank, *real], dim=2))
             self.model.train()
-        grid = torch.cat(rows, dim=1).clamp(0, 1)
-        array = (grid.permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+        array = to_uint8(torch.cat(rows, dim=1).permute(1, 2, 0))
         path = self.output_dir / VALIDATION_DIR / f"step-{self.step:06d}.png"
         atomic_write_path(path, lambda tmp: Image.fromarray(array).save(tmp, format="PNG"))
         if self.config.log_with == "tensorboard":
