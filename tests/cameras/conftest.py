@@ -11,8 +11,8 @@ from scipy.spatial.transform import Rotation
 
 from mouselift.cameras import Camera, w2c_from_rt
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DANNCE_MAT = REPO_ROOT.parent / "shared/reference/mammal/label3d_dannce.mat"
+# The real markerless_mouse_1 calibration (DANNCE, MIT; see tests/fixtures/README.md).
+DANNCE_MAT = Path(__file__).resolve().parents[1] / "fixtures" / "label3d_dannce.mat"
 
 
 def random_camera(
@@ -79,9 +79,8 @@ def make_rig(make_camera: Callable[..., Camera]) -> Callable[..., list[Camera]]:
 
 @pytest.fixture(scope="session")
 def dannce_mat() -> Path:
-    """The real ``label3d_dannce.mat`` next to the repository (skip if this checkout lacks it)."""
-    if not DANNCE_MAT.is_file():
-        pytest.skip(f"reference calibration {DANNCE_MAT} is not present in this checkout")
+    """The real ``label3d_dannce.mat``, a fixture of the repository (its absence is a failure)."""
+    assert DANNCE_MAT.is_file(), f"test fixture {DANNCE_MAT} is missing from this checkout"
     return DANNCE_MAT
 
 

@@ -393,11 +393,13 @@ def test_default_clip_has_clipped_views_and_walk_stays_in_arena():
 def test_determinism(tiny: Path, tmp_path: Path):
     again = tmp_path / "again"
     synthesize(again, TINY, progress=False)
-    for name in ("ground_truth.npz", "ground_truth.json", "new_cam.pkl", "eval/new_cam.pkl"):
+    files = sorted(p.relative_to(tiny).as_posix() for p in tiny.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(again).as_posix() for p in again.rglob("*") if p.is_file())
+    assert "eval/videos_undist/1.mp4" in files and "ground_truth.npz" in files
+    # Every file byte for byte, all videos included: VideoWriter's x264 settings make encoding
+    # deterministic whatever the load on the machine (mbtree off; see VideoWriter).
+    for name in files:
         assert (tiny / name).read_bytes() == (again / name).read_bytes(), name
-    for sub in ("videos_undist/0.mp4", "simpleclick_undist/3.mp4", "eval/videos_undist/1.mp4"):
-        a, b = _decode(tiny / sub), _decode(again / sub)
-        assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True)), sub
     other = simulate(TINY.model_copy(update={"seed": 4}))
     same = simulate(TINY)
     assert not np.allclose(other.x, same.x)

@@ -12,7 +12,8 @@ from safetensors.torch import save_file
 from mouselift.errors import WeightsError
 from mouselift.mvdiff import build_unet, load_architecture, load_unet
 
-MANIFEST = Path(__file__).resolve().parents[3] / "shared" / "reference" / \
+# Parameter names and shapes of FaceLift's released pipeckpts/unet (see tests/fixtures/README.md).
+MANIFEST = Path(__file__).resolve().parents[1] / "fixtures" / \
     "facelift_mvdiffusion_unet_state_dict.json"
 
 

@@ -1,4 +1,4 @@
-"""Typed configuration: strict pydantic models loaded from YAML presets in ``configs/``.
+"""Typed configuration: strict pydantic models loaded from YAML presets in ``mouselift/configs/``.
 
 Every domain defines its own model (e.g. :class:`mouselift.data.prepare.PrepareConfig`) on top of
 :class:`StrictModel`; an unknown or misspelt key anywhere is an error naming the key and the file.

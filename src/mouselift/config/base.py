@@ -1,13 +1,16 @@
 """Strict config models and YAML preset loading.
 
-A preset is ``configs/<group>/<name>.yaml`` (group = the command, e.g. ``prepare``). A config
-argument is either a preset name or a path to a YAML file. Command-line options override keys of
-the loaded file; the result is validated once, so a typo in either place is reported.
+A preset is ``mouselift/configs/<group>/<name>.yaml`` inside the package (group = the command,
+e.g. ``prepare``), read through :mod:`importlib.resources` so an installed wheel has them too. A
+config argument is either a preset name or a path to a YAML file. Command-line options override
+keys of the loaded file; the result is validated once, so a typo in either place is reported.
 """
 
 from __future__ import annotations
 
 import os
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,22 +28,21 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
-def presets_dir() -> Path:
-    """Folder of the YAML presets: ``$MOUSELIFT_CONFIGS`` or the repository's ``configs/``."""
-    env = os.environ.get("MOUSELIFT_CONFIGS")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "configs"
+def presets_dir() -> Traversable:
+    """Folder of the YAML presets shipped in the package: ``mouselift/configs/``."""
+    return files("mouselift") / "configs"
 
 
 def list_presets(group: str) -> list[str]:
     """Names of the presets available for ``group`` (sorted)."""
     folder = presets_dir() / group
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def find_preset(group: str, name_or_path: str | os.PathLike) -> Path:
-    """Resolve a preset name of ``group`` or a path to a YAML file."""
+def find_preset(group: str, name_or_path: str | os.PathLike) -> Path | Traversable:
+    """Resolve a preset name of ``group`` (a resource of the package) or a path to a YAML file."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or candidate.exists():
         if not candidate.is_file():

@@ -193,6 +193,12 @@ class VideoWriter:
     it to ``path``. ``crf`` sets quality (lower is better, 18 is visually lossless);
     ``keyframe_interval`` the largest distance between key frames (encoder default: 250). Width
     and height must be even for yuv420p.
+
+    The same frames always give the same file: x264's macroblock-tree rate control is switched off
+    (``mbtree=0``). With it on, the x264 build in PyAV's wheels (core 165) reads uninitialised
+    memory, so the bitstream and the decoded pixels of identical input frames changed from run to
+    run (synthetic recordings were not reproducible; more often on a busy machine). x264's own
+    frame threading is deterministic for a given thread count and stays on.
     """
 
     def __init__(
@@ -218,6 +224,8 @@ class VideoWriter:
         self._stream.height = height
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"crf": str(crf), "preset": preset}
+        if codec == "libx264":
+            self._stream.options["x264-params"] = "mbtree=0"  # see the class docstring
         if keyframe_interval is not None:
             self._stream.options["g"] = str(int(keyframe_interval))
         self._closed = False

@@ -1,7 +1,7 @@
 """The Stage-1 UNet: diffusers' stock ``UNet2DConditionModel`` in Stable unCLIP 2.1's layout.
 
 FaceLift's ``pipeckpts/unet`` folder holds the same parameters under the same names (see
-``shared/reference/facelift_mvdiffusion_unet_state_dict.json``), but its ``config.json`` names
+``tests/fixtures/facelift_mvdiffusion_unet_state_dict.json``), but its ``config.json`` names
 FaceLift's own classes (``UNetMV2DConditionModel``, ``CrossAttnDownBlockMV2D``, …) and adds
 multi-view keys (``num_views``, ``sparse_mv_attention``, …). :func:`load_unet` reads both that
 folder and our own ``save_pretrained`` output: it maps the block names to the stock ones, keeps
