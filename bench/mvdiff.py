@@ -1,6 +1,6 @@
 """Benchmark Stage-1 sampling: time per denoising step and per 6-view sample.
 
-A random pipeline of a ``configs/mvdiff`` preset (``tiny`` on CPU; ``facelift`` — the released
+A random pipeline of an ``mvdiff`` preset (``tiny`` on CPU; ``facelift`` — the released
 sizes, 512² views, 64² latents — on a GPU) with FaceLift's 6-view rig, one input image, guidance
 3 (so the UNet sees 2 × 6 latents per step). For each solver and step count: one warm-up sample,
 then the minimum over ``--repeats`` of the whole call (CLIP + VAE encode, the denoising loop, VAE
@@ -24,7 +24,7 @@ from machine import cpu_model
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="tiny", help="configs/mvdiff preset")
+    parser.add_argument("--preset", default="tiny", help="mouselift/configs/mvdiff preset")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
     parser.add_argument("--cases", default="ddim:50,dpm++:20",

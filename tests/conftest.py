@@ -1,5 +1,6 @@
-"""Fixtures shared across test folders: a small synthetic prepared dataset (64×64 views) and a
-tiny random Stage-1 pipeline written to disk in diffusers layout."""
+"""Fixtures shared across test folders: the suite's one synthetic recording, a small prepared
+dataset of it (64×64 views) and a tiny random Stage-1 pipeline written to disk in diffusers
+layout."""
 
 from __future__ import annotations
 
@@ -44,11 +45,19 @@ def tiny_pipeline(tiny_pipeline_dir) -> MultiViewDiffusionPipeline:
 
 
 @pytest.fixture(scope="session")
-def mouse_dataset(tmp_path_factory) -> Path:
-    """12 synthetic frames prepared at 64×64: 6 train, 4 val samples of 6 rig views."""
+def synthetic_recording(tmp_path_factory) -> Path:
+    """The suite's synthetic recording: 12 frames of the real rig at half resolution (576×512),
+    seed 0, one held-out camera in ``eval/``. Read-only: tests write next to it, not into it."""
+    rec = tmp_path_factory.mktemp("synthetic") / "rec"
+    synthesize(rec, SynthConfig(frames=12, scale=0.5, seed=0, eval_cameras=1), progress=False)
+    return rec
+
+
+@pytest.fixture(scope="session")
+def mouse_dataset(synthetic_recording, tmp_path_factory) -> Path:
+    """The recording prepared at 64×64: 6 train, 4 val samples of 6 rig views."""
     root = tmp_path_factory.mktemp("mvd_data")
-    synthesize(root / "rec", SynthConfig(frames=12, scale=0.25), progress=False)
-    prepare_dataset(root / "rec", root / "ds",
+    prepare_dataset(synthetic_recording, root / "ds",
                     PrepareConfig(size=SIZE, workers=1, block_frames=4, gap_frames=1,
                                   val_fraction=0.25, min_blocks=2),
                     progress=False)

@@ -1,4 +1,5 @@
-"""Atomic file writes: a crash leaves the previous file (or none), never a half-written one.
+"""Atomic file and folder writes: a crash leaves the previous file (or none), never a half-written
+one.
 
 Each writer writes a uniquely named temporary file next to the target (same file system) and
 renames it into place with ``os.replace``. Parent folders are created. That survives a killed
@@ -6,13 +7,23 @@ process; to survive a power cut as well, pass ``durable=True`` (the data is fsyn
 rename), which costs a few milliseconds per file — worth it for checkpoints, not for each of the
 many small files of a dataset sample (those are written inside a temporary folder that is renamed
 as a whole).
+
+Whole folders (a dataset sample, a synthetic recording, a pipeline, a checkpoint) are built inside
+:func:`atomic_dir`: a hidden temporary folder beside the target, moved into place only when the
+block finishes without an exception. Replacing an existing folder swaps the two in one atomic
+``renameat2(RENAME_EXCHANGE)`` on Linux, so there is no moment without a complete folder at the
+target; elsewhere the old folder is renamed aside first (a window of one rename).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import shutil
+import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -59,3 +70,80 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = 
 def atomic_write_text(path: str | os.PathLike, text: str, *, durable: bool = False) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
+
+
+class FolderExistsError(FileExistsError):
+    """:func:`atomic_dir` found its target already there and was not asked to replace it."""
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike, *, replace: bool = False, keep_existing: bool = False,
+               temporary: str | os.PathLike | None = None) -> Iterator[Path]:
+    """Build a folder atomically: ``with atomic_dir(target) as tmp:`` write into ``tmp``; on a
+    clean exit ``tmp`` becomes ``target``, on an exception it is deleted and ``target`` is left
+    as it was.
+
+    If ``target`` exists when the block ends: with ``replace`` the new folder takes its place
+    atomically and the old one is deleted; with ``keep_existing`` the existing one wins and the
+    new one is deleted (a concurrent writer finished first); otherwise
+    :class:`FolderExistsError`. An empty existing folder is always replaced.
+
+    ``temporary``: the folder to build in (default: a hidden unique name beside ``target``); it
+    must be new and on the same file system, e.g. a name a clean-up of stale folders knows."""
+    target = Path(path)
+    tmp = temporary_name(target) if temporary is None else Path(temporary)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        _move_into_place(tmp, target, replace=replace, keep_existing=keep_existing)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _move_into_place(tmp: Path, target: Path, *, replace: bool, keep_existing: bool) -> None:
+    if target.is_dir() and not any(target.iterdir()):
+        with contextlib.suppress(OSError):
+            target.rmdir()
+    try:
+        os.rename(tmp, target)  # fails if target exists (non-empty folder) or is a file
+        return
+    except OSError:
+        if not target.exists() and not target.is_symlink():
+            raise
+    if keep_existing:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    if not replace:
+        raise FolderExistsError(f"{target}: already exists")
+    if target.is_dir() and not target.is_symlink() and exchange_paths(tmp, target):
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old folder
+        return
+    aside = temporary_name(target.with_name(target.name + ".old"))
+    os.replace(target, aside)
+    os.rename(tmp, target)
+    if aside.is_dir() and not aside.is_symlink():
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        aside.unlink(missing_ok=True)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2`` with ``RENAME_EXCHANGE``).
+    Returns ``False`` where the system cannot (another OS, an old kernel or file system)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    return result == 0

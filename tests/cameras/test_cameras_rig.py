@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import itertools
 
 import numpy as np
 import pytest
@@ -23,21 +23,84 @@ from mouselift.cameras.rig import (
     view_direction,
 )
 
+#: FaceLift's cameras (its utils_folder/opencv_cameras.json, frames in the order [2, 1, 0, 5, 4, 3]
+#: that its inference.py takes): name, centre, w2c rotation rows. Facts from FaceLift's data file.
+S = 0.70710678
+FACELIFT_TABLE = [
+    ("front", (0, -2.7, 0), [(1, 0, 0), (0, 0, -1), (0, 1, 0)]),
+    ("front_right", (-1.909188, -1.909188, 0), [(S, -S, 0), (0, 0, -1), (S, S, 0)]),
+    ("right", (-2.7, 0, 0), [(0, -1, 0), (0, 0, -1), (1, 0, 0)]),
+    ("back", (0, 2.7, 0), [(-1, 0, 0), (0, 0, -1), (0, -1, 0)]),
+    ("left", (2.7, 0, 0), [(0, 1, 0), (0, 0, -1), (-1, 0, 0)]),
+    ("front_left", (1.909188, -1.909188, 0), [(S, S, 0), (0, 0, -1), (-S, S, 0)]),
+]
+#: FaceLift's stored fx = fy = 548.9937744140625 and cx = cy = 256 (pixel centres at +0.5).
+FACELIFT_FX, FACELIFT_CX_JSON = 548.9937744140625, 256.0
 
-def test_facelift_rig_geometry():
+
+def test_facelift_rig_equals_facelift_cameras():
     rig = facelift_rig(512)
-    assert rig.names == ["front", "front_right", "right", "back", "left", "front_left"]
+    assert rig.names == [name for name, _, _ in FACELIFT_TABLE]
     assert rig.prompts[0] == FACELIFT_PROMPT.format(view="front")
+    assert rig.prompts[1] == "a rendering image of 3D models, front_right view, color map."
     assert (rig.width, rig.height) == (512, 512)
-    azimuths = []
-    for cam in rig.cameras:
-        np.testing.assert_allclose(np.linalg.norm(cam.center), 2.7, atol=1e-12)
-        assert abs(cam.center[2]) < 1e-12  # elevation 0
+    for cam, (name, centre, rows) in zip(rig.cameras, FACELIFT_TABLE, strict=True):
+        np.testing.assert_allclose(cam.center, centre, atol=1e-3, err_msg=name)
+        np.testing.assert_allclose(cam.w2c[:3, :3], rows, atol=1e-3, err_msg=name)
+        np.testing.assert_allclose([cam.fx, cam.fy, cam.cx + 0.5, cam.cy + 0.5, cam.skew],
+                                   [FACELIFT_FX, FACELIFT_FX, FACELIFT_CX_JSON,
+                                    FACELIFT_CX_JSON, 0.0], rtol=0, atol=1e-9)
         np.testing.assert_allclose(cam.project(np.zeros((1, 3)))[0], [255.5, 255.5], atol=1e-9)
-        azimuths.append(view_direction(cam, rig.cameras[0])[0])
+
+
+def test_facelift_rig_relative_poses_equal_facelift_cameras():
+    """``w2c_v @ c2w_0`` from the table: the quantity the fingerprint and Stage 1 use."""
+    def w2c(centre, rows):
+        m = np.eye(4)
+        m[:3, :3] = rows
+        m[:3, 3] = -np.asarray(rows, dtype=float) @ np.asarray(centre, dtype=float)
+        return m
+    table = [w2c(c, r) for _, c, r in FACELIFT_TABLE]
+    expected = np.stack([m @ np.linalg.inv(table[0]) for m in table])
+    np.testing.assert_allclose(facelift_rig(512).relative_poses(), expected, atol=1e-3)
+
+
+def test_facelift_views_turn_clockwise_from_above():
+    """The subject faces the front camera; its right is world −X: front → front_right → right
+    turns clockwise seen from above (the cross product of successive centres points down)."""
+    centres = [c.center for c in facelift_rig(64).cameras]
+    for a, b in itertools.pairwise(centres[:3]):
+        assert np.cross(a, b)[2] < 0
+    azimuths = [view_direction(cam, facelift_rig(64).cameras[0])[0]
+                for cam in facelift_rig(64).cameras]
     np.testing.assert_allclose(azimuths, [0, 45, 90, 180, 270, 315], atol=1e-9)
-    half_fov = np.degrees(np.arctan(256 / rig.cameras[0].fx))
-    assert np.isclose(2 * half_fov, 50.0)
+    half_fov = np.degrees(np.arctan(256 / facelift_rig(512).cameras[0].fx))
+    assert np.isclose(2 * half_fov, 50.0, atol=1e-6)
+
+
+def test_direction_words_use_facelift_handedness():
+    """Prompts derived from camera positions name FaceLift's cameras with FaceLift's words."""
+    rig = facelift_rig(64)
+    derived = rig_from_cameras(rig.cameras, name="derived")
+    words = [p.split(", ")[1].removesuffix(" view") for p in derived.prompts]
+    assert words == [n.replace("_", " ") for n in rig.names]
+
+
+def test_mirrored_facelift_rig_from_an_old_version_is_refused(tmp_path):
+    """mouselift 0.1 saved FaceLift's rig mirrored (counter-clockwise); such a file must not
+    load as FaceLift's rig."""
+    rig = facelift_rig(64)
+    mirror = np.diag([1.0, -1.0, 1.0, 1.0])  # reflect the world in the XZ plane …
+    flip_x = np.diag([-1.0, 1.0, 1.0, 1.0])  # … and the image x axis, to keep a rotation
+    views = tuple(RigView(v.name, v.prompt, v.camera.with_w2c(flip_x @ v.camera.w2c @ mirror))
+                  for v in rig.views)
+    old = Rig("facelift", views, rig.description, {"kind": "facelift"})
+    assert old.fingerprint() != rig.fingerprint()
+    old.save(tmp_path / "old")
+    with pytest.raises(RigError, match="not FaceLift's"):
+        load_rig(tmp_path / "old")
+    rig.save(tmp_path / "new")
+    assert load_rig(tmp_path / "new").fingerprint() == rig.fingerprint()
 
 
 def test_save_load_round_trip_and_fingerprint(tmp_path):
@@ -114,21 +177,3 @@ def test_resized_rig_keeps_points_on_their_pixels(size, x, y, z):
     for a, b in zip(rig.cameras, small.cameras, strict=True):
         np.testing.assert_allclose(b.project(point), (a.project(point) + 0.5) * scale - 0.5,
                                    rtol=1e-9, atol=1e-7)
-
-
-def test_rig_from_dataset(mouse_dataset):
-    from mouselift.cameras.facelift import read_opencv_cameras
-    from mouselift.cameras.rig import rig_from_dataset
-
-    rig = rig_from_dataset(mouse_dataset, reference_view=2)
-    assert rig.names[0] == "cam_002" and sorted(rig.names) == [f"cam_{i:03d}" for i in range(6)]
-    assert len(set(rig.prompts)) == 6
-    # the cameras of every frame are one rigid rig: relative rotations agree with any sample's
-    sample = read_opencv_cameras(mouse_dataset / "sample_000000" / "opencv_cameras.json")
-    order = [int(n[-3:]) for n in rig.names]
-    ours = rig.relative_poses()
-    for k, i in enumerate(order):
-        rel = sample[i].w2c[:3, :3] @ sample[order[0]].w2c[:3, :3].T
-        np.testing.assert_allclose(ours[k][:3, :3], rel, atol=1e-6)
-    assert rig.source["reference_view"] == "cam_002"
-    assert json.loads(json.dumps(rig.to_dict()))["views"][0]["name"] == "cam_002"

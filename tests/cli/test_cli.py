@@ -6,15 +6,7 @@ import subprocess
 import sys
 
 import pytest
-
-from mouselift.cli.main import main
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
+from cli_testutils import one_line_error, run_cli
 
 
 @pytest.mark.parametrize("command", ["synth", "prepare", "demo"])
@@ -66,3 +58,41 @@ def test_console_script_entry_point():
     )
     assert result.returncode == 0
     assert "prepare" in result.stdout and "synth" in result.stdout
+
+
+def test_demo_refuses_a_folder_it_did_not_make(capsys, tmp_path):
+    """`mouselift demo OUT` clears only folders an earlier demo made; anything else is kept."""
+    precious = tmp_path / "thesis"
+    precious.mkdir()
+    (precious / "chapter1.tex").write_text("years of work")
+    code, _, err = run_cli(capsys, "demo", str(precious), "-q")
+    one_line_error(code, err, "was not made by `mouselift demo`")
+    assert (precious / "chapter1.tex").read_text() == "years of work"
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    code, _, err = run_cli(capsys, "demo", str(afile), "-q")
+    one_line_error(code, err, "not a folder")
+
+
+def test_help_defaults_come_from_the_config_models(capsys):
+    from mouselift.data.prepare.config import PrepareConfig
+    from mouselift.data.synth.config import SynthConfig
+    from mouselift.fit.config import FitConfig
+
+    for command, model, option, field in (("prepare", PrepareConfig, "--radius-mm", "radius_mm"),
+                                          ("synth", SynthConfig, "--frames", "frames"),
+                                          ("fit", FitConfig, "--steps", "steps")):
+        code, out, _ = run_cli(capsys, command, "--help")
+        assert code == 0
+        text = " ".join(out.replace("│", " ").split())
+        default = model.model_fields[field].default
+        default = int(default) if float(default).is_integer() else default
+        assert option in text and f"[default: {default}]" in text, (command, option)
+
+
+@pytest.mark.parametrize("command", ["synth", "prepare", "fit"])
+def test_config_commands_take_set(capsys, tmp_path, command):
+    args = {"synth": [str(tmp_path / "o")], "prepare": [str(tmp_path), str(tmp_path / "o")],
+            "fit": [str(tmp_path), str(tmp_path / "o")]}[command]
+    code, _, err = run_cli(capsys, command, *args, "--set", "no_such_key=1", "-q")
+    one_line_error(code, err, "unknown config key 'no_such_key'")

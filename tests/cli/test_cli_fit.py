@@ -11,17 +11,12 @@ from cli_testutils import one_line_error, run_cli
 from PIL import Image
 
 from mouselift.cli.main import main
-from mouselift.data.prepare import PrepareConfig, prepare_dataset
-from mouselift.data.synth import SynthConfig, synthesize
 from mouselift.data.video import probe_video
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("cli_fit")
-    synthesize(root / "rec", SynthConfig(frames=1, scale=0.25, seed=2), progress=False)
-    prepare_dataset(root / "rec", root / "ds", PrepareConfig(size=64, workers=1), progress=False)
-    return root / "ds" / "sample_000000"
+def sample(mouse_dataset) -> Path:
+    return mouse_dataset / "sample_000000"
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +40,7 @@ def test_fit_writes_every_output(fitted):
         "gaussians.ply", "metrics.json", "turntable.mp4", "views.png",
     ]  # fmt: skip
     metrics = json.loads((fitted / "metrics.json").read_text())
-    assert metrics["steps"] == 30  # configs/fit/tiny.yaml
+    assert metrics["steps"] == 30  # mouselift/configs/fit/tiny.yaml
     assert metrics["train"]["num_views"] == 5
     assert metrics["held_out"]["source"] == "training view 2"
     assert metrics["held_out"]["per_view"][0]["view"] == "images/cam_002.png"

@@ -55,3 +55,51 @@ def test_one_line_errors(capsys, mouse_dataset, tmp_path):
     code, _, err = run_cli(capsys, "train", "mvdiff", "--config", "tiny", "--dataset",
                            str(mouse_dataset), "--output", str(tmp_path / "r"), "--set", "oops")
     one_line_error(code, err, "expected KEY=VALUE")
+
+
+def test_embeds_from_facelift_file(capsys, tiny_pipeline_dir, tmp_path):
+    """FaceLift's clr_embeds.pt format: a bare fp16 tensor (6, 77, width) written by torch.save;
+    imported for the FaceLift rig without a text encoder, stored as float32 with the rig."""
+    import shutil
+
+    import torch
+
+    from mouselift.cameras.rig import facelift_rig, load_prompt_embeds, load_rig
+
+    pipeline = tmp_path / "pipeckpts"
+    shutil.copytree(tiny_pipeline_dir, pipeline)
+    for name in ("text_encoder", "tokenizer", "rig"):
+        shutil.rmtree(pipeline / name, ignore_errors=True)
+    width = 32  # the tiny UNet's cross_attention_dim
+    embeds = torch.randn(6, 77, width, generator=torch.Generator().manual_seed(0)).half()
+    torch.save(embeds, tmp_path / "clr_embeds.pt")
+    code, out, err = run_cli(capsys, "embeds", "--pipeline", str(pipeline), "--rig", "facelift",
+                             "--resolution", "64", "--from-file", str(tmp_path / "clr_embeds.pt"),
+                             "--into-pipeline")
+    assert code == 0, err
+    assert "(6, 77, 32)" in out
+    rig = load_rig(pipeline / "rig")
+    assert rig.fingerprint() == facelift_rig(64).fingerprint()
+    stored = load_prompt_embeds(pipeline / "rig", rig)
+    assert stored.dtype == torch.float32 and torch.equal(stored, embeds.float())
+
+    # wrong width (a 768-wide CLIP), wrong view count, not a tensor, a pickle with code: refused
+    torch.save(torch.randn(6, 77, 768).half(), tmp_path / "wide.pt")
+    torch.save(torch.randn(4, 77, width), tmp_path / "four.pt")
+    torch.save({"embeds": embeds}, tmp_path / "dict.pt")
+    (tmp_path / "evil.pt").write_bytes(b"cos\nsystem\n(S'echo hi'\ntR.")
+    for name, message in (("wide.pt", "768"), ("four.pt", "expected (6, 77, width)"),
+                          ("dict.pt", "holds a dict"), ("evil.pt", "not a torch tensor file"),
+                          ("missing.pt", "not found")):
+        code, _, err = run_cli(capsys, "embeds", "--pipeline", str(pipeline), "--rig",
+                               "facelift", "--resolution", "64", "--from-file",
+                               str(tmp_path / name), "--out", str(tmp_path / "o"))
+        one_line_error(code, err, message)
+    # the file holds FaceLift's prompts: another rig with them would be a silent mismatch
+    from mouselift.cameras.rig import rig_from_cameras
+
+    rig_from_cameras(facelift_rig(64).cameras, name="mine").save(tmp_path / "mine")
+    code, _, err = run_cli(capsys, "embeds", "--pipeline", str(pipeline), "--rig",
+                           str(tmp_path / "mine"), "--from-file", str(tmp_path / "clr_embeds.pt"),
+                           "--out", str(tmp_path / "o"))
+    one_line_error(code, err, "use them with --rig facelift")

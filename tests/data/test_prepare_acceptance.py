@@ -26,20 +26,19 @@ from scipy import ndimage
 from mouselift.cameras.facelift import read_opencv_cameras
 from mouselift.data.prepare import PrepareConfig, prepare_dataset
 from mouselift.data.recording import Recording
-from mouselift.data.synth import SynthConfig, load_ground_truth, synthesize
+from mouselift.data.synth import load_ground_truth
 
 SIZE = 256
 
 
 @pytest.fixture(scope="module")
-def recording(tmp_path_factory) -> Path:
-    rec = tmp_path_factory.mktemp("accept") / "rec"
-    synthesize(rec, SynthConfig(frames=12, scale=0.5, seed=0), progress=False)
-    return rec
+def recording(synthetic_recording) -> Path:
+    """The suite's recording (12 frames, half resolution, seed 0)."""
+    return synthetic_recording
 
 
 def _prepare(recording: Path, size: int):
-    out = recording.parent / f"out{size}"
+    out = recording.parent / f"accept_out{size}"
     summary = prepare_dataset(recording, out, PrepareConfig(size=size, workers=1), progress=False)
     records = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
     return recording, out, summary, records

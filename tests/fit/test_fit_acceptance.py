@@ -1,6 +1,6 @@
 """Acceptance: the default fit of a synthetic 128×128 sample reaches ≥ 24 dB on a held-out camera.
 
-The sample is one synthetic frame (``SynthConfig(frames=1, scale=0.5, eval_cameras=1)``) prepared
+The sample is frame 0 of the suite's synthetic recording (``scale=0.5``, one eval camera) prepared
 at 128×128: the 6 rig views are the fit's input, the 7th camera (``synth``'s held-out camera,
 written by ``prepare`` to ``sample/eval/``) is never seen by the fit. The PSNR asserted is the
 *image* PSNR of the held-out view: render on white vs. the RGBA target composited on white, whole

@@ -13,12 +13,12 @@ from PIL import Image
 from mouselift.fit import (
     FitConfig,
     SampleError,
-    composite,
     fit_loss,
     load_sample_views,
     optimize,
     split_views,
 )
+from mouselift.images import composite
 from mouselift.splat.render import RenderOutput, render
 
 SHORT = dict(
@@ -35,14 +35,6 @@ def test_sample_views_are_rgba_with_matching_cameras(prepared_sample):
     assert ((coverage > 0.03) & (coverage < 0.5)).all()  # the mouse, not empty, not everything
     held = load_sample_views(prepared_sample / "eval")
     assert len(held) == 1
-
-
-def test_composite_blends_straight_alpha():
-    rgba = torch.tensor([[[[1.0, 0.0, 0.0, 0.25]]]])
-    out = composite(rgba, torch.tensor([0.0, 0.0, 1.0]))
-    torch.testing.assert_close(out, torch.tensor([[[[0.25, 0.0, 0.75]]]]))
-    per_image = composite(rgba.expand(2, 1, 1, 4), torch.tensor([[0.0, 0, 0], [1.0, 1, 1]]))
-    torch.testing.assert_close(per_image[1, 0, 0], torch.tensor([1.0, 0.75, 0.75]))
 
 
 def test_loss_is_zero_for_a_perfect_render_and_counts_alpha_errors():

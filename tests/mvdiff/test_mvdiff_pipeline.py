@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from diffusers import StableUnCLIPImg2ImgPipeline
+from diffusers import DDIMScheduler, StableUnCLIPImg2ImgPipeline
 from PIL import Image
 
 from mouselift.cameras.rig import RigError, facelift_rig
@@ -59,6 +59,56 @@ def test_dpm_solver_and_guidance_options(tiny_pipeline, image):
     assert (unguided.images - ddim.images).abs().max() > 0
     with pytest.raises(ValueError, match="unknown solver"):
         tiny_pipeline(image, num_inference_steps=2, solver="euler")
+
+
+def test_ddim_eta_is_facelift_stochastic_by_default(tiny_pipeline, image):
+    """FaceLift samples DDIM with eta = 1: the default; eta = 0 is another sampler; both are
+    reproducible for a seed. DPM-Solver++ takes no eta."""
+    default = tiny_pipeline(image, num_inference_steps=4, seed=3)
+    eta1 = tiny_pipeline(image, num_inference_steps=4, seed=3, eta=1.0)
+    eta0 = tiny_pipeline(image, num_inference_steps=4, seed=3, eta=0.0)
+    assert torch.equal(default.images, eta1.images)
+    assert torch.equal(eta0.images, tiny_pipeline(image, num_inference_steps=4, seed=3,
+                                                  eta=0.0).images)
+    assert (eta1.images - eta0.images).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="DDIM only"):
+        tiny_pipeline(image, num_inference_steps=2, solver="dpm++", eta=1.0)
+    with pytest.raises(ValueError, match="eta must be in"):
+        tiny_pipeline(image, num_inference_steps=2, eta=1.5)
+
+
+@torch.no_grad()
+def test_ddim_eta_one_equals_a_reference_loop(tiny_pipeline, image):
+    """Our sampler == a hand-written loop of diffusers' ``DDIMScheduler.step(..., eta=1.0,
+    generator=...)`` over the same UNet: same latents, same noise draws, guidance 3."""
+    steps, seed, guidance = 5, 11, 3.0
+    ours = tiny_pipeline(image, num_inference_steps=steps, seed=seed,
+                         guidance_scale=guidance).images
+
+    pipe = tiny_pipeline
+    views = pipe.rig.num_views
+    generator = torch.Generator().manual_seed(seed)
+    inputs = pipe.prepare_inputs(image)
+    labels, cond_latents = pipe.encode_condition(inputs, generator)
+    labels = torch.cat([torch.zeros_like(labels), labels]).repeat_interleave(views, dim=0)
+    cond_latents = torch.cat([torch.zeros_like(cond_latents), cond_latents])
+    cond_latents = cond_latents.repeat_interleave(views, dim=0)
+    prompts = pipe.prompt_embeds.repeat(2, 1, 1)
+    scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
+    latents = torch.randn((views, 4, SIZE // 8, SIZE // 8), generator=generator)
+    scheduler.set_timesteps(steps)
+    latents = latents * scheduler.init_noise_sigma
+    for t in scheduler.timesteps:
+        x = scheduler.scale_model_input(torch.cat([latents, latents]), t)
+        x = torch.cat([x, cond_latents], dim=1)
+        noise_pred = pipe.unet(x, t.expand(x.shape[0]), encoder_hidden_states=prompts,
+                               class_labels=labels).sample
+        uncond, cond = noise_pred.chunk(2)
+        guided = uncond + guidance * (cond - uncond)
+        latents = scheduler.step(guided, t, latents, eta=1.0, generator=generator).prev_sample
+    theirs = pipe.vae.decode(latents / pipe.vae.config.scaling_factor).sample
+    theirs = ((theirs + 1) / 2).clamp(0, 1)
+    torch.testing.assert_close(ours[0], theirs, rtol=0, atol=1e-6)
 
 
 def test_save_and_reload_gives_the_same_views(tiny_pipeline, image, tmp_path):
@@ -157,9 +207,15 @@ def test_class_labels_match_diffusers_unclip(tiny_pipeline):
 def test_dropped_conditions_are_zero_as_a_whole():
     labels, latents = torch.ones(4, 6), torch.ones(4, 4, 2, 2)
     drop = torch.tensor([True, False, False, True])
-    labels, latents = drop_conditions(labels, latents, drop)
-    assert labels.sum(dim=1).tolist() == [0, 6, 6, 0]
-    assert latents.sum(dim=(1, 2, 3)).tolist() == [0, 16, 16, 0]
+    both_labels, both_latents = drop_conditions(labels, latents, drop)
+    assert both_labels.sum(dim=1).tolist() == [0, 6, 6, 0]
+    assert both_latents.sum(dim=(1, 2, 3)).tolist() == [0, 16, 16, 0]
+    # separate masks: CLIP labels of rows 0, 1; input latents of rows 1, 2
+    clip = torch.tensor([True, True, False, False])
+    lat = torch.tensor([False, True, True, False])
+    some_labels, some_latents = drop_conditions(labels, latents, clip, lat)
+    assert some_labels.sum(dim=1).tolist() == [0, 0, 6, 6]
+    assert some_latents.sum(dim=(1, 2, 3)).tolist() == [16, 0, 0, 16]
 
 
 def test_output_files(tiny_pipeline, image, tmp_path):

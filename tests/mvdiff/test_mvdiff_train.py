@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from mouselift.cameras.rig import facelift_rig
 from mouselift.mvdiff import MultiViewDiffusionPipeline, load_train_config, train_mvdiff
 from mouselift.mvdiff.checkpoints import CheckpointError, list_checkpoints, resolve_resume
-from mouselift.mvdiff.dataset import DatasetError, EpochSampler, MultiViewDataset
+from mouselift.mvdiff.dataset import DatasetError, MultiViewDataset
 from mouselift.mvdiff.objective import evaluate_loss
 
 QUIET = {"log_with": "none", "validation_samples": 0}
@@ -136,7 +136,7 @@ def test_bf16_mixed_precision_step(mouse_dataset, tmp_path):
 
 
 def test_dataset_augments_colours_not_geometry(mouse_dataset, tmp_path):
-    from mouselift.cameras.rig import rig_from_dataset
+    from mouselift.data.dataset_rig import rig_from_dataset
 
     rig = rig_from_dataset(mouse_dataset)
     plain = MultiViewDataset(mouse_dataset, "train", rig)
@@ -156,20 +156,6 @@ def test_dataset_augments_colours_not_geometry(mouse_dataset, tmp_path):
     assert torch.equal(again["targets"], item["targets"])  # a function of (seed, epoch, index)
     with pytest.raises(DatasetError, match="rig view 'front' is not among"):
         MultiViewDataset(mouse_dataset, "train", facelift_rig(64))
-
-
-def test_sampler_splits_processes_and_resumes_mid_epoch():
-    ranks = [EpochSampler(10, 2, seed=3, rank=r, world=2) for r in range(2)]
-    for s in ranks:
-        s.set_epoch(1)
-    a, b = ranks[0].indices(), ranks[1].indices()
-    assert len(a) == len(b) == 4 and not set(a) & set(b)
-    ranks[0].set_epoch(1, start_batch=1)
-    assert ranks[0].indices() == a[2:]
-    ranks[0].set_epoch(2)
-    assert ranks[0].indices() != a
-    with pytest.raises(DatasetError, match="fewer than one batch"):
-        EpochSampler(3, 2, world=2)
 
 
 def test_no_stray_files_in_cwd(mouse_dataset, tmp_path, monkeypatch):

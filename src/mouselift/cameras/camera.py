@@ -1,6 +1,6 @@
 """The one camera type shared by every stage.
 
-Conventions (used everywhere in mouselift):
+Conventions (used everywhere in mouselift; all of them in ``docs/conventions.md``):
 
 * **Axes**: OpenCV. Camera frame x right, y down, z forward. ``w2c`` maps world to camera,
   ``X_cam = R @ X_world + t``; ``c2w`` is its inverse.

@@ -12,8 +12,9 @@ The rig is saved with every checkpoint of either stage (``rig/rig.json``, plus t
 embeddings of the diffusion stage in ``rig/prompt_embeds.safetensors``); inference refuses to
 combine checkpoints whose rigs differ (:func:`require_same_rig`).
 
-Built-in rigs: :func:`facelift_rig` (FaceLift's 6 views) and :func:`rig_from_dataset` (the real
-cameras of a prepared dataset, relative to its reference camera).
+Built-in rigs: :func:`facelift_rig` (FaceLift's 6 views) and
+:func:`mouselift.data.dataset_rig.rig_from_dataset` (the real cameras of a prepared dataset,
+relative to its reference camera).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numpy as np
 from ..atomic import atomic_write_text
 from ..errors import MouseliftError
 from .camera import Camera
-from .orbits import intrinsics_from_fov, orbit_camera
+from .orbits import orbit_camera
 from .transforms import nearest_rotation, rigid_inverse
 
 RIG_DIR = "rig"
@@ -43,7 +44,8 @@ RIG_VERSION = 1
 
 #: FaceLift's view prompt; ``{view}`` is the view's name.
 FACELIFT_PROMPT = "a rendering image of 3D models, {view} view, color map."
-#: FaceLift's views: (name, azimuth in degrees relative to the front view).
+#: FaceLift's views in its order: (name, azimuth in degrees **clockwise seen from above**, from
+#: the front view). The subject faces the front camera, so "right" is the subject's right.
 FACELIFT_VIEWS = (
     ("front", 0.0),
     ("front_right", 45.0),
@@ -52,8 +54,13 @@ FACELIFT_VIEWS = (
     ("left", 270.0),
     ("front_left", 315.0),
 )
+#: Where FaceLift's front camera sits, as a counter-clockwise azimuth about +Z from +X: on −Y.
+FACELIFT_FRONT_AZIMUTH_DEG = -90.0
 FACELIFT_RADIUS = 2.7
 FACELIFT_FOV_DEG = 50.0
+#: fx = fy of FaceLift's 512×512 cameras as stored in its ``opencv_cameras.json`` (the float32 of
+#: 256 / tan 25°, i.e. a 50° field of view).
+FACELIFT_FOCAL_512 = 548.9937744140625
 #: Prompt of the mouse rig; ``{view}`` is a description such as "front right, 22 degrees above".
 MOUSE_PROMPT = "a rendering image of 3D models, {view} view, color map."
 _DIRECTION_NAMES = ("front", "front right", "right", "back right", "back", "back left", "left",
@@ -62,6 +69,13 @@ _DIRECTION_NAMES = ("front", "front right", "right", "back right", "back", "back
 
 class RigError(MouseliftError):
     """A rig file is malformed, or two rigs that must agree do not (one-line message)."""
+
+
+def relative_poses(cameras: Sequence[Camera], reference: int = 0) -> np.ndarray:
+    """``(V, 4, 4)``: ``w2c_v @ c2w_ref`` — each camera's pose in the frame of
+    ``cameras[reference]`` (it maps the reference camera's coordinates to camera v's)."""
+    c2w_ref = rigid_inverse(cameras[reference].w2c)
+    return np.stack([np.asarray(cam.w2c) @ c2w_ref for cam in cameras])
 
 
 @dataclass(frozen=True)
@@ -125,8 +139,7 @@ class Rig:
 
     def relative_poses(self) -> np.ndarray:
         """``(V, 4, 4)``: ``w2c_v @ c2w_0``, each view's pose relative to the input view."""
-        c2w_0 = rigid_inverse(self.views[0].camera.w2c)
-        return np.stack([v.camera.w2c @ c2w_0 for v in self.views])
+        return relative_poses(self.cameras)
 
     def resized(self, width: int, height: int | None = None) -> Rig:
         """The same rig rendered at another resolution (intrinsics scaled about the image edge,
@@ -194,8 +207,10 @@ class Rig:
                 views.append(RigView(str(item["name"]), str(item["prompt"]), camera))
         except (KeyError, TypeError, ValueError) as exc:
             raise RigError(f"{source}: malformed view {len(views)} ({exc})") from None
-        return cls(str(data.get("name", "rig")), tuple(views), str(data.get("description", "")),
-                   dict(data.get("source") or {}))
+        rig = cls(str(data.get("name", "rig")), tuple(views), str(data.get("description", "")),
+                  dict(data.get("source") or {}))
+        _check_facelift_claim(rig, source)
+        return rig
 
     # --- files ----------------------------------------------------------------------------
     def save(self, folder: str | os.PathLike, prompt_embeds: Any | None = None) -> Path:
@@ -280,35 +295,61 @@ def require_same_rig(a: Rig, a_source: str, b: Rig, b_source: str) -> None:
 
 # --- built-in rigs --------------------------------------------------------------------------
 def facelift_rig(resolution: int = 512) -> Rig:
-    """FaceLift's 6 views: elevation 0, azimuths 0/45/90/180/270/315 degrees from the front
-    view, distance 2.7, horizontal FOV 50°, square images of ``resolution`` pixels.
+    """FaceLift's 6 views, exactly its cameras: the frames of its ``opencv_cameras.json`` in the
+    order its inference takes them (front, front_right, right, back, left, front_left).
 
-    Azimuth is measured counter-clockwise seen from above (about +Z); the front view looks along
-    −X at the origin. If your FaceLift data use the other handedness, build the rig from one of
-    their ``opencv_cameras.json`` files with :func:`rig_from_cameras` instead."""
-    K = intrinsics_from_fov(FACELIFT_FOV_DEG, resolution, resolution)
+    FaceLift's world: Z up, every camera at elevation 0 and distance 2.7 looking at the origin;
+    the front camera sits on −Y, and the views turn **clockwise seen from above** (front_right
+    is at (−1.909, −1.909, 0), right at (−2.7, 0, 0): the subject's right is world −X). These
+    absolute poses matter, not only the relative ones: FaceLift's GS-LRM was trained in this
+    world frame. Intrinsics: FaceLift's fx = fy (50° field of view) scaled to ``resolution``,
+    principal point at the image centre. See ``docs/conventions.md``."""
+    focal = FACELIFT_FOCAL_512 * resolution / 512.0
+    centre = (resolution - 1) / 2.0
+    K = np.array([[focal, 0.0, centre], [0.0, focal, centre], [0.0, 0.0, 1.0]])
     views = tuple(
         RigView(name, FACELIFT_PROMPT.format(view=name),
-                orbit_camera(azimuth, radius=FACELIFT_RADIUS, elevation_deg=0.0, K=K,
-                             width=resolution, height=resolution, name=name))
-        for name, azimuth in FACELIFT_VIEWS
+                orbit_camera(FACELIFT_FRONT_AZIMUTH_DEG - clockwise, radius=FACELIFT_RADIUS,
+                             elevation_deg=0.0, K=K, width=resolution, height=resolution,
+                             name=name))
+        for name, clockwise in FACELIFT_VIEWS
     )
     return Rig("facelift", views, "FaceLift's six views (elevation 0, FOV 50°, distance 2.7)",
                {"kind": "facelift"})
 
 
+def _check_facelift_claim(rig: Rig, source: str) -> None:
+    """A rig file that calls itself FaceLift's must hold FaceLift's cameras (absolute poses,
+    intrinsics, prompts). mouselift 0.1 saved a mirrored FaceLift rig; refuse it by name."""
+    if (rig.source or {}).get("kind") != "facelift":
+        return
+    expected = facelift_rig(rig.width) if rig.width == rig.height else None
+    same = (expected is not None and rig.num_views == expected.num_views
+            and rig.prompts == expected.prompts
+            and all(np.allclose(a.w2c, b.w2c, atol=1e-6) and np.allclose(a.K, b.K, atol=1e-6)
+                    for a, b in zip(rig.cameras, expected.cameras, strict=True)))
+    if not same:
+        raise RigError(f"{source}: says it is FaceLift's rig but its cameras are not FaceLift's "
+                       "(mouselift 0.1 saved FaceLift's views mirrored); re-create the rig and "
+                       "its prompt embeddings with `mouselift embeds --rig facelift`")
+
+
 def view_direction(camera: Camera, reference: Camera) -> tuple[float, float]:
-    """``(azimuth, elevation)`` in degrees of ``camera``'s centre seen from the origin: azimuth
-    counter-clockwise about +Z from ``reference``'s centre, elevation above the XY plane."""
+    """``(azimuth, elevation)`` in degrees of ``camera``'s centre seen from the origin.
+
+    Azimuth turns **clockwise seen from above** (about −Z) from ``reference``'s centre, in
+    [0, 360): FaceLift's sense, in which the subject faces the reference camera and 90° is its
+    right. Elevation is the angle above the XY plane (Z up)."""
     centre = camera.center
     ref = reference.center
-    azimuth = math.degrees(math.atan2(centre[1], centre[0]) - math.atan2(ref[1], ref[0]))
+    azimuth = math.degrees(math.atan2(ref[1], ref[0]) - math.atan2(centre[1], centre[0]))
     elevation = math.degrees(math.atan2(centre[2], math.hypot(centre[0], centre[1])))
     return azimuth % 360.0, elevation
 
 
 def describe_direction(azimuth: float, elevation: float) -> str:
-    """Words for a view direction, e.g. ``"front right, 22 degrees above"``."""
+    """Words for a view direction (:func:`view_direction`'s clockwise azimuth), e.g.
+    ``"front right, 22 degrees above"`` for azimuth 45°: FaceLift's naming."""
     sector = _DIRECTION_NAMES[round(azimuth / 45.0) % 8]
     if abs(elevation) < 5:
         return sector
@@ -347,54 +388,8 @@ def mean_camera(cameras: Sequence[Camera], name: str = "") -> Camera:
     return Camera(K=K, w2c=w2c, width=cameras[0].width, height=cameras[0].height, name=name)
 
 
-def rig_from_dataset(dataset_dir: str | os.PathLike, *, reference_view: int = 0,
-                     split: str = "train", max_samples: int = 500,
-                     prompt: str = MOUSE_PROMPT) -> Rig:
-    """The mouse rig of a prepared dataset: its cameras in the normalised world, averaged over
-    (up to ``max_samples`` evenly spaced) samples of ``split``, reordered so that camera
-    ``reference_view`` comes first. View names are the image file stems (``cam_003``)."""
-    from ..cameras.facelift import read_opencv_cameras
-    from ..data.prepare.manifest import read_split
-
-    dataset_dir = Path(dataset_dir)
-    samples = read_split(dataset_dir, split)
-    if not samples:
-        raise RigError(f"{dataset_dir / (split + '.txt')}: lists no samples")
-    step = max(1, len(samples) // max_samples)
-    samples = samples[::step][:max_samples]
-    per_view: list[list[Camera]] = []
-    names: list[str] | None = None
-    for sample in samples:
-        meta = dataset_dir / sample / "opencv_cameras.json"
-        cameras = read_opencv_cameras(meta)
-        frames = json.loads(meta.read_text())["frames"]
-        these = [Path(f.get("file_path", f"view_{i}")).stem for i, f in enumerate(frames)]
-        if names is None:
-            names = these
-            per_view = [[] for _ in cameras]
-        elif these != names:
-            raise RigError(f"{meta}: views {these} differ from the first sample's {names}")
-        for k, cam in enumerate(cameras):
-            per_view[k].append(cam)
-    assert names is not None
-    if not 0 <= reference_view < len(names):
-        raise RigError(f"reference view {reference_view} out of range (dataset has "
-                       f"{len(names)} views)")
-    order = [reference_view, *[k for k in range(len(names)) if k != reference_view]]
-    cameras = [mean_camera(per_view[k], names[k]) for k in order]
-    spread = max(_max_angle_deg([c.w2c[:3, :3] for c in per_view[k]]) for k in order)
-    return rig_from_cameras(
-        cameras, name=f"mouse:{dataset_dir.name}", names=[names[k] for k in order],
-        prompt=prompt,
-        description=(f"cameras of {dataset_dir.name} relative to {names[reference_view]}, "
-                     f"mean over {len(samples)} samples (orientation spread ≤ {spread:.1f}°)"),
-        source={"kind": "dataset", "dataset": str(dataset_dir.resolve()), "split": split,
-                "samples": len(samples), "reference_view": names[reference_view],
-                "max_orientation_spread_deg": round(spread, 3)},
-    )
-
-
-def _max_angle_deg(rotations: Sequence[np.ndarray]) -> float:
+def max_angle_deg(rotations: Sequence[np.ndarray]) -> float:
+    """Largest angle (degrees) between any of ``rotations`` and their chordal mean."""
     mean = nearest_rotation(np.mean(rotations, axis=0))
     worst = 0.0
     for r in rotations:

@@ -17,7 +17,8 @@ EPILOG = """\
 
 def demo(
     out_dir: Path = typer.Argument(
-        Path("out/demo"), help="Folder for the demo outputs (cleared first)."
+        Path("out/demo"),
+        help="Folder for the demo outputs: new, empty, or an earlier demo's (then cleared first).",
     ),
     frames: int | None = typer.Option(
         None, "--frames", "-n", help="Frames to synthesise. [default: preset]"
@@ -25,7 +26,7 @@ def demo(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Synthesise a recording, prepare a dataset, train a tiny Stage-1 model on it, sample views."""
-    from ..pipeline.demo import run_demo
+    from ..flows.demo import run_demo
 
     result = run_demo(out_dir, frames=frames, progress=not quiet)
     typer.echo(result.report)

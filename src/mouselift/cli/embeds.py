@@ -18,6 +18,11 @@ FaceLift's own six views at 512 px, written into the pipeline folder itself (its
 
     mouselift embeds --pipeline checkpoints/mvdiffusion/pipeckpts --rig facelift --into-pipeline
 
+FaceLift's precomputed embeddings (`mvdiffusion/data/fixed_prompt_embeds_6view/clr_embeds.pt`)
+for a pipeline folder without `text_encoder/`:
+
+    mouselift embeds --pipeline checkpoints/mvdiffusion/pipeckpts --rig facelift --from-file clr_embeds.pt --into-pipeline
+
 Another input camera, another resolution:
 
     mouselift embeds --pipeline PIPE --rig data/mouse512 --reference-view 2 --resolution 256 --out rigs/cam2
@@ -46,15 +51,24 @@ def embeds(
     resolution: int | None = typer.Option(
         None, "--resolution", help="Image size of the rig (default: the dataset's, 512 for facelift)."
     ),
+    from_file: Path | None = typer.Option(
+        None, "--from-file",
+        help="FaceLift's precomputed embeddings (clr_embeds.pt, a (6, 77, 1024) tensor) for --rig facelift, instead of encoding the prompts.",
+    ),
 ) -> None:
     """Encode a rig's view prompts with the pipeline's text encoder and save them with the rig."""
+    from ..data.dataset_rig import resolve_rig
     from ..errors import ConfigError
-    from ..mvdiff.embeds import make_rig_embeddings, resolve_rig
+    from ..mvdiff.embeds import import_rig_embeddings, make_rig_embeddings
 
     if out is None and not into_pipeline:
         raise ConfigError("say where to write the embeddings: --out DIR and/or --into-pipeline")
     the_rig = resolve_rig(rig, resolution=resolution, reference_view=reference_view)
-    result = make_rig_embeddings(pipeline, the_rig, out_dir=out, into_pipeline=into_pipeline)
+    if from_file is not None:
+        result = import_rig_embeddings(pipeline, the_rig, from_file, out_dir=out,
+                                       into_pipeline=into_pipeline)
+    else:
+        result = make_rig_embeddings(pipeline, the_rig, out_dir=out, into_pipeline=into_pipeline)
     typer.echo(the_rig.summary())
     for k, view in enumerate(the_rig.views):
         typer.echo(f"  {k}: {view.name:<12} {view.prompt}")

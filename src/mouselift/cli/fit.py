@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-from ..config import load_config
+from ..config import load_config, merge_overrides
+from ..fit.config import FitConfig
+from .options import SET_HELP, default_of, help_with_default, parse_set_options
 
 EPILOG = """\
 **Examples**
@@ -40,23 +42,32 @@ def fit(
     ),
     out_dir: Path = typer.Argument(..., help="Folder for the outputs (created)."),
     steps: int | None = typer.Option(
-        None, "--steps", "-n", help="Optimisation steps. [default: 400]"
+        None, "--steps", "-n", help=help_with_default("Optimisation steps.", FitConfig, "steps")
     ),
     holdout: str | None = typer.Option(
         None,
         "--holdout",
         help="Held-out views: 'eval' (the sample's eval/ views when present), 'none', or the "
-        "index K of a rig view to leave out of the fit. [default: eval]",
+        "index K of a rig view to leave out of the fit. "
+        f"[default: {default_of(FitConfig, 'holdout')}]",
     ),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed. [default: 0]"),
+    seed: int | None = typer.Option(
+        None, "--seed", help=help_with_default("Random seed.", FitConfig, "seed")
+    ),
     init_points: int | None = typer.Option(
-        None, "--init-points", help="Initial number of Gaussians. [default: 3000]"
+        None,
+        "--init-points",
+        help=help_with_default("Initial number of Gaussians.", FitConfig, "init_points"),
     ),
     max_gaussians: int | None = typer.Option(
-        None, "--max-gaussians", help="Cap on the number of Gaussians. [default: 20000]"
+        None,
+        "--max-gaussians",
+        help=help_with_default("Cap on the number of Gaussians.", FitConfig, "max_gaussians"),
     ),
     turntable_frames: int | None = typer.Option(
-        None, "--turntable-frames", help="Frames of turntable.mp4. [default: 48]"
+        None,
+        "--turntable-frames",
+        help=help_with_default("Frames of turntable.mp4.", FitConfig, "turntable_frames"),
     ),
     vgg_weights: Path | None = typer.Option(
         None, "--vgg-weights", help="Local VGG16 state dict for LPIPS (torchvision layout)."
@@ -68,12 +79,13 @@ def fit(
         "cpu", "--device", help="Torch device, e.g. cpu or cuda (gsplat when installed)."
     ),
     config: str | None = typer.Option(
-        None, "--config", "-c", help="Preset name under configs/fit/ or a YAML file."
+        None, "--config", "-c", help="Preset name under mouselift/configs/fit/ or a YAML file."
     ),
+    set_values: list[str] = typer.Option([], "--set", help=SET_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Optimise 3D Gaussians on one prepared sample's views; write PLY, turntable and metrics."""
-    from ..fit import FitConfig, fit_sample
+    from ..fit import fit_sample
 
     overrides = {
         "steps": steps,
@@ -83,6 +95,7 @@ def fit(
         "max_gaussians": max_gaussians,
         "turntable_frames": turntable_frames,
     }
+    overrides = merge_overrides(overrides, parse_set_options(set_values))
     cfg = load_config(FitConfig, "fit", config, overrides)
     result = fit_sample(
         sample_dir,

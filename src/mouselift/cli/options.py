@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from ..errors import ConfigError
 
@@ -28,3 +29,20 @@ def parse_set_options(items: list[str]) -> dict[str, Any]:
                 raise ConfigError(f"--set {item!r}: {part!r} is set twice")
         node[parts[-1]] = value
     return out
+
+
+def default_of(model: type[BaseModel], field: str) -> Any:
+    """The default of ``model.field`` (factories called)."""
+    return model.model_fields[field].get_default(call_default_factory=True)
+
+
+def help_with_default(text: str, model: type[BaseModel], field: str) -> str:
+    """``text`` followed by the config model's default, so --help never drifts from the code."""
+    value = default_of(model, field)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"{text} [default: {value}]"
+
+
+#: The ``--set`` option every config-driven command takes.
+SET_HELP = "Override any config key: KEY=VALUE (YAML value; nested keys with dots), repeatable."

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-from ..config import load_config
+from ..config import load_config, merge_overrides
+from ..data.prepare.config import PrepareConfig
+from .options import SET_HELP, help_with_default, parse_set_options
 
 EPILOG = """\
 **Examples**
@@ -40,9 +42,11 @@ def prepare(
         ..., help="Dataset folder to write (created; existing samples are kept)."
     ),
     size: int | None = typer.Option(
-        None, "--size", help="Output crop size in pixels. [default: 512]"
+        None, "--size", help=help_with_default("Output crop size in pixels.", PrepareConfig, "size")
     ),
-    every: int | None = typer.Option(None, "--every", help="Use every Nth frame. [default: 1]"),
+    every: int | None = typer.Option(
+        None, "--every", help=help_with_default("Use every Nth frame.", PrepareConfig, "every")
+    ),
     num_samples: int | None = typer.Option(
         None, "--num-samples", help="Use this many evenly spaced frames."
     ),
@@ -50,26 +54,33 @@ def prepare(
         None, "--frames", help="Frame range a:b (b excluded) of the recording."
     ),
     radius_mm: float | None = typer.Option(
-        None, "--radius-mm", help="3D radius around the mouse that each crop covers. [default: 60]"
+        None,
+        "--radius-mm",
+        help=help_with_default(
+            "3D radius around the mouse that each crop covers.", PrepareConfig, "radius_mm"
+        ),
     ),
     val_fraction: float | None = typer.Option(
         None,
         "--val-fraction",
-        help="Fraction of time blocks held out for validation. [default: 0.1]",
+        help=help_with_default(
+            "Fraction of time blocks held out for validation.", PrepareConfig, "val_fraction"
+        ),
     ),
     workers: int | None = typer.Option(
-        None, "--workers", "-j", help="Worker processes. [default: 2]"
+        None, "--workers", "-j", help=help_with_default("Worker processes.", PrepareConfig, "workers")
     ),
     shard: str | None = typer.Option(
         None, "--shard", help="Process only shard i of n (i/n, 0-based) of the selected frames."
     ),
     config: str | None = typer.Option(
-        None, "--config", "-c", help="Preset name under configs/prepare/ or a YAML file."
+        None, "--config", "-c", help="Preset name under mouselift/configs/prepare/ or a YAML file."
     ),
+    set_values: list[str] = typer.Option([], "--set", help=SET_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Crop, normalise and split a recording into FaceLift-layout training samples."""
-    from ..data.prepare import PrepareConfig, prepare_dataset
+    from ..data.prepare import prepare_dataset
 
     overrides = {
         "size": size,
@@ -80,6 +91,7 @@ def prepare(
         "val_fraction": val_fraction,
         "workers": workers,
     }
+    overrides = merge_overrides(overrides, parse_set_options(set_values))
     cfg = load_config(PrepareConfig, "prepare", config, overrides)
     summary = prepare_dataset(
         recording_dir, out_dir, cfg, shard=shard or (0, 1), progress=not quiet

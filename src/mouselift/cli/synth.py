@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-from ..config import load_config
+from ..config import load_config, merge_overrides
+from ..data.synth.config import SynthConfig
+from .options import SET_HELP, help_with_default, parse_set_options
 
 EPILOG = """\
 **Examples**
@@ -33,30 +35,41 @@ def synth(
         ..., help="Folder to write the recording into (must be new or empty)."
     ),
     frames: int | None = typer.Option(
-        None, "--frames", "-n", help="Number of frames. [default: 60]"
+        None, "--frames", "-n", help=help_with_default("Number of frames.", SynthConfig, "frames")
     ),
     fps: float | None = typer.Option(
-        None, "--fps", help="Frame rate of the videos. [default: 100]"
+        None, "--fps", help=help_with_default("Frame rate of the videos.", SynthConfig, "fps")
     ),
     scale: float | None = typer.Option(
-        None, "--scale", help="Resolution scale of the real 1152×1024 cameras. [default: 0.5]"
+        None,
+        "--scale",
+        help=help_with_default(
+            "Resolution scale of the real 1152×1024 cameras.", SynthConfig, "scale"
+        ),
     ),
     seed: int | None = typer.Option(
-        None, "--seed", help="Random seed (the output is deterministic). [default: 0]"
+        None,
+        "--seed",
+        help=help_with_default("Random seed (the output is deterministic).", SynthConfig, "seed"),
     ),
     eval_cameras: int | None = typer.Option(
-        None, "--eval-cameras", help="Extra held-out cameras written to eval/. [default: 0]"
+        None,
+        "--eval-cameras",
+        help=help_with_default(
+            "Extra held-out cameras written to eval/.", SynthConfig, "eval_cameras"
+        ),
     ),
     config: str | None = typer.Option(
-        None, "--config", "-c", help="Preset name under configs/synth/ or a YAML file."
+        None, "--config", "-c", help="Preset name under mouselift/configs/synth/ or a YAML file."
     ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace an existing non-empty OUT_DIR."
     ),
+    set_values: list[str] = typer.Option([], "--set", help=SET_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Render a synthetic mouse recording (videos, mask videos, calibration, ground truth)."""
-    from ..data.synth import SynthConfig, synthesize
+    from ..data.synth import synthesize
 
     overrides = {
         "frames": frames,
@@ -65,6 +78,7 @@ def synth(
         "seed": seed,
         "eval_cameras": eval_cameras,
     }
+    overrides = merge_overrides(overrides, parse_set_options(set_values))
     cfg = load_config(SynthConfig, "synth", config, overrides)
     result = synthesize(out_dir, cfg, progress=not quiet, overwrite=overwrite)
     typer.echo(result.format() if hasattr(result, "format") else str(result))

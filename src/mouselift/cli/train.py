@@ -40,13 +40,13 @@ generated views, then the real views), tensorboard logs in `OUTPUT/logs/`.
 
 def mvdiff(
     config: str = typer.Option(
-        "mouse", "--config", "-c", help="Preset under configs/train_mvdiff/ or a YAML file."
+        "mouse", "--config", "-c", help="Preset under mouselift/configs/train_mvdiff/ or a YAML file."
     ),
     pipeline: Path | None = typer.Option(
         None, "--pipeline", "-p", help="Pretrained Stage-1 pipeline folder to fine-tune."
     ),
     init: str | None = typer.Option(
-        None, "--init", help="Start from a random pipeline of this configs/mvdiff preset (tiny)."
+        None, "--init", help="Start from a random pipeline of this mouselift/configs/mvdiff preset (tiny)."
     ),
     dataset: Path | None = typer.Option(None, "--dataset", "-d", help="Prepared dataset folder."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Run folder (created)."),

@@ -32,52 +32,6 @@ The orbit: `--frames` cameras evenly spaced in azimuth at `--elevation` degrees 
 Gaussians in the frame.
 """
 
-_NAMED_BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "gray": (0.5, 0.5, 0.5)}
-
-
-def parse_background(value: str) -> tuple[float, float, float]:
-    """``white``/``black``/``gray``, ``R,G,B`` in [0, 1], or ``#rrggbb``."""
-    text = value.strip().lower()
-    if text in _NAMED_BACKGROUNDS:
-        return _NAMED_BACKGROUNDS[text]
-    try:
-        if text.startswith("#") and len(text) == 7:
-            rgb = tuple(int(text[i : i + 2], 16) / 255.0 for i in (1, 3, 5))
-        else:
-            rgb = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        rgb = ()
-    if len(rgb) != 3 or not all(0.0 <= c <= 1.0 for c in rgb):
-        raise ConfigError(
-            f"--background {value!r}: use white, black, gray, R,G,B in [0, 1] or #rrggbb"
-        )
-    return rgb  # type: ignore[return-value]
-
-
-def parse_size(value: str) -> tuple[int, int]:
-    """``N`` (square) or ``WxH``; both positive and even (H.264)."""
-    parts = value.lower().replace("×", "x").split("x")
-    try:
-        dims = [int(p) for p in parts]
-    except ValueError:
-        dims = []
-    if len(dims) == 1:
-        dims = dims * 2
-    if len(dims) != 2 or min(dims) < 2 or any(d % 2 for d in dims):
-        raise ConfigError(f"--size {value!r}: use N or WxH with even positive numbers")
-    return dims[0], dims[1]
-
-
-def parse_vector(value: str, option: str) -> tuple[float, float, float]:
-    try:
-        xyz = tuple(float(p) for p in value.split(","))
-    except ValueError:
-        xyz = ()
-    if len(xyz) != 3:
-        raise ConfigError(f"{option} {value!r}: expected three numbers x,y,z")
-    return xyz  # type: ignore[return-value]
-
-
 def turntable(
     ply: Path = typer.Argument(..., help="Gaussian splat PLY (graphdeco layout)."),
     out: Path | None = typer.Argument(
@@ -94,7 +48,7 @@ def turntable(
         "auto", "--fov", help="Horizontal field of view in degrees, or 'auto' (fit the Gaussians)."
     ),
     background: str = typer.Option(
-        "white", "--background", "--bg", help="white, black, gray, R,G,B in [0,1] or #rrggbb."
+        "white", "--background", "--bg", help="white, black, grey, R,G,B in [0,1] or #rrggbb."
     ),
     up: str = typer.Option(
         "z", "--up", help="World up axis: x, y, z (optionally -y etc.) or ux,uy,uz."
@@ -117,40 +71,32 @@ def turntable(
     """Render an orbit video of a Gaussian PLY (and/or a grid PNG of given cameras)."""
     import torch
 
-    from ..atomic import atomic_write_path
     from ..cameras import read_opencv_cameras
-    from ..cameras.orbits import up_vector
+    from ..images import parse_background
     from ..splat import read_ply
-    from ..splat.turntable import render_grid, write_turntable
+    from ..splat.turntable import (
+        parse_fov,
+        parse_size,
+        parse_up,
+        parse_vector,
+        write_grid,
+        write_turntable,
+    )
 
     if out is None and grid is None:
         raise ConfigError("nothing to do: give OUT.mp4 and/or --grid CAMERAS.json OUT.png")
     if out is not None and out.suffix.lower() != ".mp4":
         raise ConfigError(f"{out}: the video must be an .mp4 file")
-    bg = parse_background(background)
-    width, height = parse_size(size)
+    bg = parse_background(background, "--background")
+    width, height = parse_size(size, "--size")
     centre = parse_vector(target, "--target")
-    up_axis: str | tuple[float, float, float] = up if "," not in up else parse_vector(up, "--up")
-    try:
-        up_vector(up_axis)
-    except ValueError as exc:
-        raise ConfigError(f"--up {up!r}: {exc}") from None
-    if fov.strip().lower() == "auto":
-        fov_deg = None
-    else:
-        try:
-            fov_deg = float(fov)
-        except ValueError:
-            fov_deg = -1.0
-        if not 0 < fov_deg < 180:
-            raise ConfigError(f"--fov {fov!r}: use 'auto' or degrees in (0, 180)")
+    up_axis = parse_up(up, "--up")
+    fov_deg = parse_fov(fov, "--fov")
     try:
         torch_device = torch.device(device)
     except RuntimeError:
         raise ConfigError(f"--device {device!r}: not a torch device") from None
-    cameras = None
-    if grid is not None:
-        cameras = read_opencv_cameras(grid[0])
+    cameras = read_opencv_cameras(grid[0]) if grid is not None else None
     gaussians = read_ply(ply, device=torch_device)
 
     if out is not None:
@@ -172,6 +118,6 @@ def turntable(
         )
         typer.echo(f"wrote {out} ({frames} frames, {width}×{height}, {len(gaussians)} Gaussians)")
     if grid is not None and cameras is not None:
-        sheet = render_grid(gaussians, cameras, background=bg, columns=columns, progress=not quiet)
-        atomic_write_path(grid[1], lambda tmp: sheet.save(tmp, format="PNG"))
+        sheet = write_grid(gaussians, cameras, grid[1], background=bg, columns=columns,
+                           progress=not quiet)
         typer.echo(f"wrote {grid[1]} ({len(cameras)} views, {sheet.width}×{sheet.height})")

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..images import image_grid
+
 
 def checkerboard(size: int, cell: int = 16) -> Image.Image:
     """A light-grey checkerboard (RGB) of ``size``×``size`` that shows transparency."""
@@ -25,15 +27,19 @@ def sample_contact_sheet(sample_dir: str | os.PathLike, tile: int = 192) -> Imag
     views = sorted((sample_dir / "images").glob("cam_*.png"))
     if not views:
         raise FileNotFoundError(f"{sample_dir}: no images/cam_*.png")
-    sheet = Image.new("RGB", (tile * len(views), tile + 18), "white")
-    draw = ImageDraw.Draw(sheet)
-    for i, path in enumerate(views):
-        rgba = Image.open(path).convert("RGBA").resize((tile, tile), Image.Resampling.BILINEAR)
-        background = checkerboard(tile)
-        background.paste(rgba, (0, 0), rgba)
-        sheet.paste(background, (i * tile, 0))
-        c = i * tile + tile / 2
-        draw.line([(c - 6, tile / 2), (c + 6, tile / 2)], fill=(220, 0, 0))
-        draw.line([(c, tile / 2 - 6), (c, tile / 2 + 6)], fill=(220, 0, 0))
-        draw.text((i * tile + 4, tile + 3), path.stem, fill=(0, 0, 0))
-    return sheet
+    return image_grid([[np.asarray(_labelled_tile(path, tile)) for path in views]])
+
+
+def _labelled_tile(path: Path, tile: int) -> Image.Image:
+    """One view over a checkerboard, a red cross at its centre, its name underneath."""
+    cell = Image.new("RGB", (tile, tile + 18), "white")
+    rgba = Image.open(path).convert("RGBA").resize((tile, tile), Image.Resampling.BILINEAR)
+    background = checkerboard(tile)
+    background.paste(rgba, (0, 0), rgba)
+    cell.paste(background, (0, 0))
+    draw = ImageDraw.Draw(cell)
+    c = tile / 2
+    draw.line([(c - 6, c), (c + 6, c)], fill=(220, 0, 0))
+    draw.line([(c, c - 6), (c, c + 6)], fill=(220, 0, 0))
+    draw.text((4, tile + 3), path.stem, fill=(0, 0, 0))
+    return cell

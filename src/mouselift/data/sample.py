@@ -18,9 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..cameras import Camera, read_opencv_cameras
 from ..errors import MouseliftError
-from .recording import EVAL_DIR
-
-CAMERAS_FILE = "opencv_cameras.json"
+from .layout import CAMERAS_FILE, EVAL_DIR
 
 
 class SampleError(MouseliftError):
@@ -113,24 +111,11 @@ def has_eval_views(sample_dir: str | os.PathLike) -> bool:
     return (Path(sample_dir) / EVAL_DIR / CAMERAS_FILE).is_file()
 
 
-def composite(rgba: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
-    """RGB ``(…, H, W, 3)`` of straight-alpha ``rgba (…, H, W, 4)`` over ``background``.
-
-    ``background``: ``(3,)`` for all images, or ``(…, 3)`` with the leading dims of ``rgba``.
-    """
-    alpha = rgba[..., 3:]
-    bg = background.to(rgba)
-    if bg.ndim > 1:
-        bg = bg[..., None, None, :]
-    return rgba[..., :3] * alpha + bg * (1 - alpha)
-
-
 __all__ = [
     "CAMERAS_FILE",
     "EVAL_DIR",
     "SampleError",
     "SampleViews",
-    "composite",
     "has_eval_views",
     "load_sample_views",
 ]

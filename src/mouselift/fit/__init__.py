@@ -3,16 +3,34 @@
 A baseline and a source of pseudo ground truth for the two-stage model: initialise Gaussians in
 the visual hull of the masks (:mod:`.init`), optimise them against the views composited on random
 backgrounds (:mod:`.loop`, :mod:`.losses`, :mod:`.densify`), evaluate on held-out views and write
-a PLY, a turntable video, a view grid and ``metrics.json`` (:mod:`.pipeline`).
+a PLY, a turntable video, a view grid and ``metrics.json`` (:mod:`.runner`).
 """
 
-from ..data.sample import SampleError, SampleViews, composite, has_eval_views, load_sample_views
-from .config import FitConfig
-from .densify import DensifyStats, TrainableGaussians, densify_and_prune
-from .init import carve, crop_sphere_radius, initial_gaussians, visual_hull_points
-from .loop import OptimizeResult, optimize
-from .losses import FitLoss, fit_loss
-from .pipeline import FitResult, evaluate, fit_sample, split_views
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    "DensifyStats": ".densify",
+    "FitConfig": ".config",
+    "FitLoss": ".losses",
+    "FitResult": ".runner",
+    "OptimizeResult": ".loop",
+    "SampleError": "..data.sample",
+    "SampleViews": "..data.sample",
+    "TrainableGaussians": ".densify",
+    "carve": ".init",
+    "crop_sphere_radius": ".init",
+    "densify_and_prune": ".densify",
+    "evaluate": ".runner",
+    "fit_loss": ".losses",
+    "fit_sample": ".runner",
+    "has_eval_views": "..data.sample",
+    "initial_gaussians": ".init",
+    "load_sample_views": "..data.sample",
+    "optimize": ".loop",
+    "split_views": ".runner",
+    "visual_hull_points": ".init",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "DensifyStats",
@@ -24,7 +42,6 @@ __all__ = [
     "SampleViews",
     "TrainableGaussians",
     "carve",
-    "composite",
     "crop_sphere_radius",
     "densify_and_prune",
     "evaluate",

@@ -1,4 +1,4 @@
-"""Settings of the per-scene fit (``mouselift fit``; presets in ``configs/fit/``).
+"""Settings of the per-scene fit (``mouselift fit``; presets in ``mouselift/configs/fit/``).
 
 Units: the prepared sample's normalised world (mouse centre at the origin, Z up, mean camera
 distance 2.7). Lengths marked "× scene radius" are multiples of the radius of the sphere every

@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from ..data.sample import SampleViews
+from ..images import background_tensor
 from ..splat import Gaussians
 from ..splat.render import render
 from .config import FitConfig
@@ -29,9 +30,6 @@ from .losses import fit_loss
 
 #: Steps between entries of the loss history (and progress-bar updates).
 LOG_EVERY = 10
-
-_BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0)}
-
 
 @dataclass
 class OptimizeResult:
@@ -56,7 +54,7 @@ class OptimizeResult:
 def _backgrounds(kind: str, count: int, generator: torch.Generator) -> torch.Tensor:
     if kind == "random":
         return torch.rand(count, 3, generator=generator)
-    return torch.tensor(_BACKGROUNDS[kind]).expand(count, 3)
+    return background_tensor(kind).expand(count, 3)
 
 
 def optimize(

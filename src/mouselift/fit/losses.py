@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import torch
 
-from ..data.sample import composite
+from ..images import composite
 from ..metrics import ssim
 from ..splat.render import RenderOutput
 

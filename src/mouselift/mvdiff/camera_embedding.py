@@ -23,16 +23,15 @@ from diffusers.configuration_utils import register_to_config
 from torch import nn
 
 from ..cameras import Camera
-from ..cameras.transforms import rigid_inverse
+from ..cameras.rig import relative_poses
 
 POSE_FEATURES = 12
 
 
 def relative_pose_features(cameras: Sequence[Camera], reference: int = 0) -> torch.Tensor:
     """``(V, 12)`` float32 features of ``cameras`` relative to ``cameras[reference]``."""
-    c2w_ref = rigid_inverse(cameras[reference].w2c)
-    rows = [(np.asarray(cam.w2c) @ c2w_ref)[:3, :4].reshape(-1) for cam in cameras]
-    return torch.from_numpy(np.stack(rows).astype(np.float32))
+    rows = relative_poses(cameras, reference)[:, :3, :4].reshape(len(cameras), 12)
+    return torch.from_numpy(rows.astype(np.float32))
 
 
 class CameraEmbedding(ModelMixin, ConfigMixin):

@@ -1,22 +1,22 @@
 """Image conditioning of Stage 1, shared by training and sampling.
 
 Images are float tensors ``(B, 3, H, W)`` in [0, 1] (RGB) unless said otherwise; an RGBA input is
-composited over a background colour first (straight alpha).
+composited over a background colour first (straight alpha, :func:`mouselift.images.composite`
+with ``channels_last=False``).
 
 * CLIP: the input view, resized to the image encoder's size and normalised with the feature
   extractor's mean/std, → ``image_embeds`` ``(B, P)`` (P = projection_dim, 1024 for ViT-H).
 * unCLIP class labels ``(B, 2P)``: the embedding scaled by the image normaliser, noised to
   ``noise_level`` with the image-noising scheduler (FaceLift: level 0), unscaled, then
   concatenated with the sinusoidal embedding of the noise level — ``[embedding ⊕ level]``.
-* VAE latents ``(B, 4, H/8, W/8)``: the mode of the posterior of ``2·x − 1``, times the VAE's
-  scaling factor.
-* The unconditional branch (classifier-free guidance, and condition dropout in training) zeroes
-  the class labels *and* the input latents of an object; the view prompts are kept.
+* VAE latents ``(B, 4, H/8, W/8)``: the mode of the posterior of ``2·x − 1`` (or a sample of
+  it, drawn from a given generator: FaceLift's training targets), times the VAE's scaling factor.
+* The unconditional branch of classifier-free guidance zeroes the class labels *and* the input
+  latents of an object; the view prompts are kept. Condition dropout in training may zero either
+  or both (:func:`drop_conditions`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -24,22 +24,10 @@ import torch.nn.functional as F
 from diffusers.models.embeddings import get_timestep_embedding
 from PIL import Image
 
-BACKGROUNDS = {"white": (1.0, 1.0, 1.0), "black": (0.0, 0.0, 0.0), "grey": (0.5, 0.5, 0.5),
-               "gray": (0.5, 0.5, 0.5)}
-WHITE = torch.ones(3)  #: FaceLift's background (renders, validation, sampling default)
+from ..images import background_tensor
 
-
-def background_colour(name_or_rgb: str | Sequence[float]) -> torch.Tensor:
-    """``(3,)`` RGB in [0, 1] of a named background (white, black, grey) or an RGB triple."""
-    if isinstance(name_or_rgb, str):
-        if name_or_rgb not in BACKGROUNDS:
-            raise ValueError(f"unknown background {name_or_rgb!r} (use white, black, grey or an "
-                             "RGB triple in [0, 1])")
-        return torch.tensor(BACKGROUNDS[name_or_rgb])
-    rgb = torch.as_tensor(name_or_rgb, dtype=torch.float32).reshape(-1)
-    if rgb.numel() != 3 or bool(((rgb < 0) | (rgb > 1)).any()):
-        raise ValueError(f"background must be 3 numbers in [0, 1], got {list(rgb.tolist())}")
-    return rgb
+#: FaceLift's background (renders, validation, sampling default)
+WHITE = background_tensor("white")
 
 
 def to_image_tensor(image: Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -59,17 +47,6 @@ def to_image_tensor(image: Image.Image | np.ndarray | torch.Tensor) -> torch.Ten
     if tensor.dtype == torch.uint8:
         return tensor.float() / 255.0
     return tensor.float().clamp(0.0, 1.0)
-
-
-def composite(images: torch.Tensor, background: torch.Tensor) -> torch.Tensor:
-    """RGB ``(B, 3, H, W)`` of ``(B, 3|4, H, W)`` images; RGBA goes over ``background``
-    (``(3,)`` or ``(B, 3)``)."""
-    if images.shape[1] == 3:
-        return images
-    bg = background.to(images)
-    bg = bg.view(1, 3, 1, 1) if bg.ndim == 1 else bg.view(-1, 3, 1, 1)
-    alpha = images[:, 3:4]
-    return images[:, :3] * alpha + bg * (1.0 - alpha)
 
 
 def resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -129,11 +106,14 @@ def unclip_class_labels(image_embeds: torch.Tensor, image_normalizer: torch.nn.M
     return torch.cat([embeds, level_embedding.float()], dim=1).to(image_embeds.dtype)
 
 
-def vae_latents(vae: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """``(B, 4, H/8, W/8)`` scaled latents (posterior mode) of images in [0, 1]."""
+def vae_latents(vae: torch.nn.Module, images: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """``(B, 4, H/8, W/8)`` scaled latents of images in [0, 1]: the posterior's mode, or a sample
+    of the posterior drawn from ``generator`` when one is given."""
     dtype = next(vae.parameters()).dtype
     posterior = vae.encode(images.to(dtype) * 2.0 - 1.0).latent_dist  # type: ignore[attr-defined]
-    return posterior.mode() * vae.config.scaling_factor  # type: ignore[attr-defined]
+    latents = posterior.mode() if generator is None else posterior.sample(generator)
+    return latents * vae.config.scaling_factor  # type: ignore[attr-defined]
 
 
 def decode_latents(vae: torch.nn.Module, latents: torch.Tensor) -> torch.Tensor:
@@ -145,9 +125,12 @@ def decode_latents(vae: torch.nn.Module, latents: torch.Tensor) -> torch.Tensor:
 
 
 def drop_conditions(class_labels: torch.Tensor, image_latents: torch.Tensor,
-                    drop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zero the class labels ``(N, 2P)`` and input latents ``(N, 4, h, w)`` of rows where the
-    boolean ``drop`` ``(N,)`` is set (the unconditional branch)."""
-    keep = (~drop).to(class_labels.dtype)
-    return class_labels * keep[:, None], image_latents * keep.to(image_latents.dtype)[:, None,
-                                                                                      None, None]
+                    drop_labels: torch.Tensor, drop_latents: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero the class labels ``(N, 2P)`` of rows where the boolean ``drop_labels`` ``(N,)`` is
+    set, and the input latents ``(N, 4, h, w)`` where ``drop_latents`` is (default: the same
+    rows, the unconditional branch of guidance)."""
+    drop_latents = drop_labels if drop_latents is None else drop_latents
+    keep_labels = (~drop_labels).to(class_labels.dtype)
+    keep_latents = (~drop_latents).to(image_latents.dtype)
+    return class_labels * keep_labels[:, None], image_latents * keep_latents[:, None, None, None]

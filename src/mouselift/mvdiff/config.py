@@ -1,4 +1,4 @@
-"""Typed configs of the Stage-1 pipeline architecture (presets in ``configs/mvdiff/``).
+"""Typed configs of the Stage-1 pipeline architecture (presets in ``mouselift/configs/mvdiff/``).
 
 These describe a *randomly initialised* pipeline — the ``tiny`` preset for CPU tests, the demo and
 benchmarks, and ``facelift`` with the released sizes (Stable unCLIP 2.1: SD-2 VAE, OpenCLIP
@@ -57,5 +57,5 @@ class PipelineArchitecture(StrictModel):
 
 def load_architecture(preset_or_path: str = "tiny", overrides: dict | None = None
                       ) -> PipelineArchitecture:
-    """Load a ``configs/mvdiff/`` preset (``tiny``, ``facelift``) or a YAML file."""
+    """Load a ``mouselift/configs/mvdiff/`` preset (``tiny``, ``facelift``) or a YAML file."""
     return load_config(PipelineArchitecture, "mvdiff", preset_or_path, overrides)

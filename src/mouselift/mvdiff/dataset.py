@@ -12,34 +12,23 @@ resumed run sees exactly the data the uninterrupted run would have.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from ..cameras.rig import Rig
-from ..data.prepare.manifest import read_split
+from ..data.layout import read_split
 from ..data.sample import load_sample_views
 from ..errors import DatasetError
+from ..images import BACKGROUNDS, composite
+from ..train.sampling import EpochSampler as EpochSampler  # the engine's, re-exported
+from ..train.sampling import mix_seeds as _mix
+from ..train.sampling import step_generator as step_generator
 from .camera_embedding import relative_pose_features
-from .conditioning import BACKGROUNDS, resize
-
-
-def _mix(*values: int) -> int:
-    """A 63-bit seed from integers (SplitMix64 steps; stable across runs and platforms)."""
-    state = 0x9E3779B97F4A7C15
-    for v in values:
-        state = (state ^ (int(v) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
-        state ^= state >> 31
-    return state & 0x7FFFFFFFFFFFFFFF
-
-
-def step_generator(*keys: int) -> torch.Generator:
-    """A CPU generator seeded from integer keys (seed, step, micro-step, rank, …)."""
-    return torch.Generator().manual_seed(_mix(*keys))
+from .conditioning import resize
 
 
 class MultiViewDataset(Dataset):
@@ -98,44 +87,7 @@ class MultiViewDataset(Dataset):
         contrast = float(rng.uniform(*self.contrast))
         brightness = float(rng.uniform(*self.brightness))
         rgb = ((rgba[:, :3] - 0.5) * contrast + 0.5) * brightness
-        alpha = rgba[:, 3:4]
-        targets = rgb.clamp(0.0, 1.0) * alpha + background.view(1, 3, 1, 1) * (1.0 - alpha)
+        adjusted = torch.cat([rgb.clamp(0.0, 1.0), rgba[:, 3:4]], dim=1)
+        targets = composite(adjusted, background, channels_last=False)
         return {"targets": targets, "poses": poses, "background": background,
                 "index": torch.tensor(index)}
-
-
-class EpochSampler(Sampler[int]):
-    """Indices of one process for one epoch: a permutation seeded by ``(seed, epoch)``, every
-    ``world``-th index from ``rank`` on, cut to a whole number of batches (the same number on
-    every process); ``set_epoch(e, start_batch)`` skips this process's first batches (resuming
-    mid-epoch)."""
-
-    def __init__(self, size: int, batch_size: int, *, seed: int = 0, rank: int = 0,
-                 world: int = 1) -> None:
-        self.size, self.batch_size = size, batch_size
-        self.seed, self.rank, self.world = seed, rank, world
-        self.epoch = 0
-        self.start = 0
-        if self.batches_per_epoch == 0:
-            raise DatasetError(f"the split has {size} samples, fewer than one batch "
-                               f"({batch_size} per process × {world} processes)")
-
-    @property
-    def batches_per_epoch(self) -> int:
-        return self.size // (self.batch_size * self.world)
-
-    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
-        self.epoch = int(epoch)
-        self.start = int(start_batch) * self.batch_size
-
-    def indices(self) -> list[int]:
-        perm = torch.randperm(self.size, generator=step_generator(self.seed, self.epoch)).tolist()
-        per_process = self.batches_per_epoch * self.batch_size
-        mine = perm[self.rank::self.world][:per_process]
-        return mine[self.start:]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices())
-
-    def __len__(self) -> int:
-        return len(self.indices())

@@ -3,6 +3,11 @@
 The embeddings are the text encoder's last hidden states ``(V, 77, D)`` of the rig's view
 prompts, ``D`` = the UNet's ``cross_attention_dim`` (1024 for FaceLift). They are saved beside
 the rig (``rig.json`` + ``prompt_embeds.safetensors``, the file records the rig's fingerprint).
+
+FaceLift ships its six embeddings precomputed (``mvdiffusion/data/fixed_prompt_embeds_6view/
+clr_embeds.pt``: a bare fp16 tensor ``[6, 77, 1024]`` saved with ``torch.save``), and some
+released pipeline folders have no ``text_encoder/``: :func:`import_rig_embeddings` takes that
+file for FaceLift's rig instead of encoding the prompts.
 """
 
 from __future__ import annotations
@@ -13,30 +18,9 @@ from pathlib import Path
 
 import torch
 
-from ..cameras.rig import RIG_DIR, RIG_FILE, Rig, RigError, facelift_rig, load_rig, rig_from_dataset
+from ..cameras.rig import RIG_DIR, Rig, RigError
+from ..errors import WeightsError
 from .pipeline import MultiViewDiffusionPipeline
-
-
-def resolve_rig(spec: str | os.PathLike, *, resolution: int | None = None,
-                reference_view: int = 0, split: str = "train") -> Rig:
-    """A rig from ``"facelift"``, a prepared dataset folder (its cameras, ``reference_view``
-    first), or a rig folder / ``rig.json`` file; resized to ``resolution`` when given."""
-    text = str(spec)
-    if text == "facelift":
-        rig = facelift_rig(resolution or 512)
-    else:
-        path = Path(spec)
-        if path.is_dir() and (path / f"{split}.txt").is_file():
-            rig = rig_from_dataset(path, reference_view=reference_view, split=split)
-        elif path.is_file() or (path / RIG_FILE).is_file():
-            rig = load_rig(path)
-        elif (path / RIG_DIR / RIG_FILE).is_file():
-            rig = load_rig(path / RIG_DIR)
-        else:
-            raise RigError(f"{spec}: not 'facelift', a prepared dataset, or a rig folder/file")
-    if resolution is not None and (rig.width, rig.height) != (resolution, resolution):
-        rig = rig.resized(resolution)
-    return rig
 
 
 @dataclass(frozen=True)
@@ -55,7 +39,51 @@ def make_rig_embeddings(pipeline_dir: str | os.PathLike, rig: Rig, *,
     width is checked against its UNet); write them with the rig to ``out_dir`` and/or the
     pipeline's own ``rig/`` folder."""
     pipe = MultiViewDiffusionPipeline.from_pretrained(pipeline_dir, load_text_encoder=True)
-    embeds = pipe.encode_prompts(rig.prompts)
+    return _store(pipe, pipeline_dir, rig, pipe.encode_prompts(rig.prompts), out_dir,
+                  into_pipeline)
+
+
+def read_embeddings_file(path: str | os.PathLike, rig: Rig) -> torch.Tensor:
+    """``(V, L, D)`` float32 embeddings from a ``torch.save`` file holding one tensor (FaceLift's
+    ``clr_embeds.pt``), loaded with ``weights_only=True`` (no code from the file runs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: embeddings file not found")
+    try:
+        tensor = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"{path}: not a torch tensor file ({reason[:160]})") from None
+    if not isinstance(tensor, torch.Tensor):
+        raise WeightsError(f"{path}: holds a {type(tensor).__name__}, expected one tensor "
+                           f"({rig.num_views}, 77, width)")
+    if tensor.ndim != 3 or tensor.shape[0] != rig.num_views:
+        raise WeightsError(f"{path}: shape {tuple(tensor.shape)}, expected "
+                           f"({rig.num_views}, 77, width) for {rig.summary()}")
+    if not tensor.is_floating_point() or not bool(torch.isfinite(tensor).all()):
+        raise WeightsError(f"{path}: embeddings must be finite floating-point numbers")
+    return tensor.float().contiguous()
+
+
+def import_rig_embeddings(pipeline_dir: str | os.PathLike, rig: Rig,
+                          embeds_file: str | os.PathLike, *,
+                          out_dir: str | os.PathLike | None = None,
+                          into_pipeline: bool = False) -> RigEmbeddings:
+    """Store FaceLift's precomputed prompt embeddings (``clr_embeds.pt``) for FaceLift's rig:
+    shape and width are checked against the pipeline's UNet (no text encoder needed), then they
+    are written like :func:`make_rig_embeddings` writes its own."""
+    if rig.source.get("kind") != "facelift":
+        raise RigError(f"{embeds_file}: precomputed embeddings are FaceLift's six view prompts; "
+                       f"use them with --rig facelift, not {rig.summary()}")
+    embeds = read_embeddings_file(embeds_file, rig)
+    pipe = MultiViewDiffusionPipeline.from_pretrained(pipeline_dir)
+    return _store(pipe, pipeline_dir, rig, embeds, out_dir, into_pipeline)
+
+
+def _store(pipe: MultiViewDiffusionPipeline, pipeline_dir: str | os.PathLike, rig: Rig,
+           embeds: torch.Tensor, out_dir: str | os.PathLike | None,
+           into_pipeline: bool) -> RigEmbeddings:
+    """Check ``embeds`` against the pipeline's UNet, then write them with the rig."""
     pipe.set_rig(rig, embeds)  # checks the width against the UNet
     folder = None
     if out_dir is not None:

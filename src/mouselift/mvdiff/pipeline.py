@@ -8,9 +8,11 @@
 Sampling follows FaceLift: the input image (RGBA is composited over ``background``, white by
 default) gives the CLIP class labels and the VAE latents concatenated to every view's noisy
 latents; each view has its rig prompt; classifier-free guidance mixes a branch whose class labels
-and input latents are zero. Default: DDIM, 50 steps, guidance 3. ``solver="dpm++"`` uses
-DPM-Solver++ (2nd order multistep), good at 20 steps. Noise is drawn on the CPU from ``seed``, so
-a seed gives the same views on any device (up to float arithmetic).
+and input latents are zero. Default: FaceLift's sampler — DDIM, 50 steps, guidance 3, **eta 1**
+(stochastic DDIM: each step adds fresh noise drawn from the same generator). ``eta=0`` gives
+deterministic DDIM. ``solver="dpm++"`` uses DPM-Solver++ (2nd order multistep), good at 20 steps
+(the fast option; it has no eta). Noise is drawn on the CPU from ``seed`` (FaceLift draws it on
+the GPU), so a seed gives the same views on any device (up to float arithmetic).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_dir
 from ..cameras.rig import (
     RIG_DIR,
     Rig,
@@ -36,7 +39,7 @@ from ..cameras.rig import (
     load_rig,
 )
 from ..errors import MouseliftError, WeightsError
-from ..splat.turntable import to_uint8
+from ..images import background_tensor, chw_to_uint8, composite, image_grid
 from .attention import set_multiview_attention
 from .camera_embedding import (
     CameraEmbedding,
@@ -55,9 +58,7 @@ from .components import (
     write_byte_tokenizer,
 )
 from .conditioning import (
-    background_colour,
     clip_image_embeds,
-    composite,
     decode_latents,
     resize,
     to_image_tensor,
@@ -69,6 +70,8 @@ from .unet import MultiViewSettings, build_unet, load_unet
 
 SOLVERS = ("ddim", "dpm++")
 DEFAULT_STEPS = {"ddim": 50, "dpm++": 20}
+#: FaceLift's DDIM eta (its inference.py, gradio app and validation all sample with 1.0).
+FACELIFT_DDIM_ETA = 1.0
 SETTINGS_FORMAT = "mouselift-mvdiff"
 
 _MODEL_INDEX = {
@@ -104,7 +107,7 @@ class MultiViewOutput:
     def grid(self, obj: int = 0, with_input: bool = True) -> Image.Image:
         """One row: [input |] view 0 … view V−1."""
         tiles = ([self.inputs[obj]] if with_input else []) + list(self.images[obj])
-        return _pil(torch.cat(list(tiles), dim=2))
+        return image_grid([[chw_to_uint8(tile) for tile in tiles]])
 
     def save(self, folder: str | os.PathLike, obj: int = 0) -> list[Path]:
         """Write ``<view name>.png`` for each view and ``grid.png``; returns the view paths."""
@@ -120,8 +123,7 @@ class MultiViewOutput:
 
 
 def _pil(image: torch.Tensor) -> Image.Image:
-    """PIL image of a ``(3, H, W)`` tensor in [0, 1]."""
-    return Image.fromarray(to_uint8(image.float().permute(1, 2, 0)))
+    return Image.fromarray(chw_to_uint8(image))
 
 
 class MultiViewDiffusionPipeline:
@@ -270,7 +272,7 @@ class MultiViewDiffusionPipeline:
         items = images if isinstance(images, list | tuple) else [images]
         if isinstance(images, torch.Tensor) and images.ndim == 4:
             items = list(images)
-        bg = background_colour(background)
+        bg = background_tensor(background)
         out = []
         for k, item in enumerate(items):
             try:
@@ -283,7 +285,8 @@ class MultiViewDiffusionPipeline:
                     f"input image {k} is {width}×{height} but the rig's views are "
                     f"{rig.width}×{rig.height}: give a crop of that aspect ratio centred on the "
                     "mouse (as `mouselift prepare` makes)")
-            out.append(resize(composite(image[None], bg), (rig.height, rig.width)))
+            out.append(resize(composite(image[None], bg, channels_last=False),
+                              (rig.height, rig.width)))
         return torch.cat(out)
 
     @torch.no_grad()
@@ -313,12 +316,17 @@ class MultiViewDiffusionPipeline:
     # --- sampling ------------------------------------------------------------------------------
     @torch.no_grad()
     def __call__(self, images: Any, *, num_inference_steps: int | None = None,
-                 guidance_scale: float = 3.0, solver: str = "ddim", seed: int = 0,
-                 background: str | Sequence[float] = "white",
+                 guidance_scale: float = 3.0, solver: str = "ddim", eta: float | None = None,
+                 seed: int = 0, background: str | Sequence[float] = "white",
                  pose_features: torch.Tensor | None = None,
                  progress: bool = False) -> MultiViewOutput:
-        """Generate the rig's views of each input image (PIL, array or tensor; or a list)."""
+        """Generate the rig's views of each input image (PIL, array or tensor; or a list).
+
+        ``eta``: DDIM's stochasticity, default FaceLift's 1.0 (0 = deterministic DDIM); not
+        accepted with ``solver="dpm++"``. Every random draw (unCLIP noise, initial latents, the
+        noise DDIM adds at each step) comes from one CPU generator seeded with ``seed``."""
         rig, prompt_embeds = self._require_rig()
+        eta = sampler_eta(solver, eta)
         scheduler = self.make_scheduler(solver)
         steps = num_inference_steps or DEFAULT_STEPS[solver]
         if steps < 1:
@@ -359,7 +367,9 @@ class MultiViewDiffusionPipeline:
             if guided:
                 uncond, cond = prediction.chunk(2)
                 prediction = uncond + guidance_scale * (cond - uncond)
-            latents = scheduler.step(prediction, t, latents).prev_sample
+            extra = {"eta": eta} if solver == "ddim" else {}
+            latents = scheduler.step(prediction, t, latents, generator=generator,
+                                     **extra).prev_sample
         decoded = decode_latents(self.vae, latents).cpu()
         images_out = decoded.view(objects, views, *decoded.shape[1:])
         return MultiViewOutput(images_out, inputs.cpu(), rig)
@@ -438,16 +448,8 @@ class MultiViewDiffusionPipeline:
         (VAE, CLIP encoders, tokenizer, schedulers, normaliser) are hard-linked from the source
         folder (copied where linking fails) instead of re-serialised."""
         folder = Path(folder).absolute()
-        partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
-        if partial.exists():
-            shutil.rmtree(partial)
-        partial.mkdir(parents=True)
-        try:
+        with atomic_dir(folder, replace=True) as partial:
             self._write(partial, link_frozen)
-            replace_folder(partial, folder)
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
         return folder
 
     def _write(self, out: Path, link_frozen: bool) -> None:
@@ -482,6 +484,21 @@ class MultiViewDiffusionPipeline:
             self.rig.save(out / RIG_DIR, self.prompt_embeds)
 
 
+def sampler_eta(solver: str, eta: float | None) -> float | None:
+    """The eta a sampler runs with: FaceLift's 1.0 for DDIM unless given; ``None`` for
+    DPM-Solver++ (an eta there is an error, not silently ignored)."""
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r} (use one of {', '.join(SOLVERS)})")
+    if solver != "ddim":
+        if eta is not None:
+            raise ValueError(f"eta applies to DDIM only, not to {solver}")
+        return None
+    eta = FACELIFT_DDIM_ETA if eta is None else float(eta)
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"DDIM eta must be in [0, 1], got {eta}")
+    return eta
+
+
 def _text_width(text_encoder: Any) -> int | None:
     return None if text_encoder is None else int(text_encoder.config.hidden_size)
 
@@ -509,18 +526,3 @@ def link_tree(source: Path, target: Path) -> None:
             os.link(path.resolve(), dest)
         except OSError:
             shutil.copy2(path, dest)
-
-
-def replace_folder(new: Path, target: Path) -> None:
-    """Rename folder ``new`` to ``target``; an existing ``target`` is moved aside first and only
-    deleted once the new one is in place."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(target, old)
-    os.replace(new, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-

@@ -1,12 +1,16 @@
-"""Typed config of ``mouselift train mvdiff`` (presets in ``configs/train_mvdiff/``)."""
+"""Typed config of ``mouselift train mvdiff`` (presets in ``mouselift/configs/train_mvdiff/``):
+the engine's loop settings (:class:`~mouselift.train.config.TrainLoopConfig`) plus Stage 1's
+own."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from ..config import StrictModel, load_config
+from ..train.config import TrainLoopConfig
+from .objective import Objective
 
 
 class AugmentConfig(StrictModel):
@@ -29,16 +33,22 @@ class AugmentConfig(StrictModel):
         return self
 
 
-class TrainMVDiffConfig(StrictModel):
-    """Fine-tuning (or training from random init) of the Stage-1 multi-view diffusion model."""
+class TrainMVDiffConfig(TrainLoopConfig):
+    """Fine-tuning (or training from random init) of the Stage-1 multi-view diffusion model.
+    The loop settings (steps, batch, optimizer, schedule, precision, EMA, checkpoint, validation
+    and logging cadence, seed, workers, ``output_dir``) are :class:`TrainLoopConfig`'s."""
+
+    #: Keys that may change between a run and its resumption.
+    RUNTIME_KEYS: ClassVar[frozenset[str]] = TrainLoopConfig.RUNTIME_KEYS | {
+        "validation_samples", "validation_steps", "validation_solver", "validation_guidance",
+        "validation_eta", "dataset", "pipeline"}
 
     # what to train, on what
     pipeline: str | None = Field(None, description="pretrained pipeline folder (FaceLift's "
                                  "pipeckpts or one of ours)")
-    init: str | None = Field(None, description="configs/mvdiff preset for a random pipeline "
-                             "(instead of `pipeline`)")
+    init: str | None = Field(None, description="mouselift/configs/mvdiff preset for a random "
+                             "pipeline (instead of `pipeline`)")
     dataset: str | None = Field(None, description="prepared dataset folder")
-    output_dir: str | None = None
     train_split: str = "train"
     val_split: str = "val"
     rig: str = Field("dataset", description="'dataset' (its cameras), 'pipeline' (the rig saved "
@@ -51,59 +61,57 @@ class TrainMVDiffConfig(StrictModel):
     camera_embedding: bool = Field(False, description="add a zero-initialised camera embedding "
                                    "if the pipeline has none")
 
-    # optimisation
-    max_steps: int = Field(30000, ge=1)
-    batch_size: int = Field(4, ge=1, description="objects per process per micro-batch")
-    gradient_accumulation: int = Field(4, ge=1)
-    learning_rate: float = Field(5e-5, gt=0)
-    lr_scheduler: Literal["constant", "constant_with_warmup", "cosine", "linear"] = (
-        "constant_with_warmup")
-    warmup_steps: int = Field(100, ge=0)
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    weight_decay: float = Field(1e-2, ge=0)
-    adam_epsilon: float = 1e-8
-    max_grad_norm: float = Field(1.0, gt=0)
-    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    # optimisation (the loop settings are TrainLoopConfig's)
     gradient_checkpointing: bool = False
     snr_gamma: float | None = Field(5.0, gt=0, description="min-SNR weighting γ; null = off")
-    condition_drop: float = Field(0.05, ge=0, le=1, description="probability of dropping the "
-                                  "image condition of an object (classifier-free guidance)")
+    snr_weighting: Literal["facelift", "v-prediction"] = Field(
+        "facelift", description="min-SNR rule: 'facelift' = min(SNR, γ)/SNR (FaceLift's, even "
+        "with v-prediction); 'v-prediction' = diffusers' min(SNR, γ)/(SNR + 1)")
+    condition_drop: float = Field(0.05, ge=0, le=1, description="rate r of dropping the image "
+                                  "conditions of an object (classifier-free guidance)")
+    condition_drop_rule: Literal["facelift", "joint"] = Field(
+        "facelift", description="'facelift': one p per object, CLIP dropped for p < 2r, input "
+        "latents for r ≤ p < 3r; 'joint': both dropped together for p < r")
+    target_latents: Literal["sample", "mode"] = Field(
+        "sample", description="target views' VAE latents: a posterior 'sample' (FaceLift's) or "
+        "its 'mode'")
     noise_level: int = Field(0, ge=0, description="unCLIP noise level of the CLIP embedding")
-    use_ema: bool = True
-    ema_decay: float = Field(0.9999, gt=0, lt=1)
     augment: AugmentConfig = AugmentConfig()
 
-    # bookkeeping
-    checkpoint_every: int = Field(1000, ge=1)
-    keep_last: int = Field(3, ge=1)
-    validate_every: int = Field(500, ge=1)
+    # validation (cadence: TrainLoopConfig.validate_every)
     validation_samples: int = Field(2, ge=0)
     validation_steps: int = Field(20, ge=1)
     validation_solver: Literal["ddim", "dpm++"] = "dpm++"
     validation_guidance: float = 3.0
-    log_every: int = Field(10, ge=1)
-    log_with: Literal["tensorboard", "wandb", "none"] = "tensorboard"
-    seed: int = 0
-    workers: int = Field(2, ge=0)
+    validation_eta: float | None = Field(None, ge=0, le=1, description="DDIM eta of validation "
+                                         "sampling (default FaceLift's 1.0; DDIM only)")
 
     @model_validator(mode="after")
     def _source(self) -> TrainMVDiffConfig:
         if self.pipeline is not None and self.init is not None:
             raise ValueError("give either pipeline (pretrained) or init (random), not both")
+        if self.condition_drop_rule == "facelift" and self.condition_drop > 1 / 3:
+            raise ValueError("condition_drop must be ≤ 1/3 with condition_drop_rule facelift "
+                             "(it drops on [0, 3r))")
+        if self.validation_eta is not None and self.validation_solver != "ddim":
+            raise ValueError("validation_eta applies to validation_solver ddim only")
         return self
+
+    def objective(self) -> Objective:
+        """The training objective these settings name."""
+        return Objective(snr_gamma=self.snr_gamma, snr_weighting=self.snr_weighting,
+                         condition_drop=self.condition_drop,
+                         condition_drop_rule=self.condition_drop_rule,
+                         target_latents=self.target_latents, noise_level=self.noise_level)
 
 
 #: Keys that may change between a run and its resumption.
-RUNTIME_KEYS = frozenset({"max_steps", "checkpoint_every", "keep_last", "validate_every",
-                          "validation_samples", "validation_steps", "validation_solver",
-                          "validation_guidance", "log_every", "log_with", "workers",
-                          "output_dir", "dataset", "pipeline"})
+RUNTIME_KEYS = TrainMVDiffConfig.RUNTIME_KEYS
 
 
 def load_train_config(preset_or_path: str | None = "mouse", overrides: dict | None = None
                       ) -> TrainMVDiffConfig:
-    """Load a ``configs/train_mvdiff/`` preset (``tiny``, ``mouse``) or YAML file. A
+    """Load a ``mouselift/configs/train_mvdiff/`` preset (``tiny``, ``mouse``) or YAML file. A
     ``pipeline`` or ``init`` in ``overrides`` replaces the file's starting point."""
     overrides = dict(overrides or {})
     unset: tuple[str, ...] = ()

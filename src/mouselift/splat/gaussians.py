@@ -18,6 +18,7 @@ field               shape       meaning
 The covariance is ``Σ = R S Sᵀ Rᵀ`` with ``R`` the rotation matrix of the normalised quaternion
 (local axes → world) and ``S = diag(scales)``. All fields share one floating dtype and one device.
 Construction checks shapes and finiteness and raises :class:`ValueError` naming the field.
+Conventions of the whole project: ``docs/conventions.md``.
 """
 
 from __future__ import annotations

@@ -53,7 +53,7 @@ MAX_ALPHA = 0.999
 TRANSMITTANCE_THRESHOLD = 1e-4
 #: Low-pass filter added to the projected covariance, px².
 EPS2D = 0.3
-#: Default clipping planes (SPEC §5: FaceLift renders with near 0.01, far 100).
+#: Default clipping planes (FaceLift renders with near 0.01, far 100).
 NEAR_PLANE = 0.01
 FAR_PLANE = 100.0
 #: Largest bounding-box extent in standard deviations (gsplat).

@@ -8,7 +8,7 @@
 ``backend="auto"`` picks gsplat for CUDA tensors when it imports, otherwise ``"torch"``.
 All backends follow gsplat's "classic" rules with its defaults (``eps2d = 0.3`` px² low-pass,
 ``alpha = min(0.999, o·exp(−½ dᵀΣ'⁻¹d))``, skip ``alpha < 1/255``, stop at transmittance
-``1e-4``) and SPEC §5's clipping planes ``near = 0.01``, ``far = 100`` — see
+``1e-4``) and FaceLift's clipping planes ``near = 0.01``, ``far = 100`` — see
 :mod:`.projection` for projection, skew and pixel conventions (ours: pixel column ``i`` centred at
 ``u = i``).
 
@@ -20,7 +20,8 @@ Outputs, for C cameras of one size ``W × H``:
   (gsplat's ``"RGB+ED"``), 0 where nothing is drawn.
 
 Colours are the Gaussians' SH evaluated along ``normalize(mean − camera centre)`` (gsplat's
-convention), ``max(0, 0.5 + SH)``, or precomputed RGB passed as ``colors``.
+convention), ``max(0, 0.5 + SH)``, or precomputed RGB passed as ``colors``. All conventions in one
+place: ``docs/conventions.md``.
 """
 
 from __future__ import annotations

@@ -21,8 +21,12 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from ..atomic import atomic_write_path
 from ..cameras import Camera, orbit_cameras
+from ..cameras.orbits import up_vector
 from ..data.video import VideoWriter
+from ..errors import ConfigError
+from ..images import WHITE, chunk_rows, image_grid, to_uint8
 from .gaussians import Gaussians
 from .render import render
 
@@ -31,23 +35,21 @@ FACELIFT_FOV_DEG = 50.0
 FACELIFT_RADIUS = 2.7
 #: Auto field of view: the framing radius times this fills half the shorter image side.
 AUTO_FOV_MARGIN = 1.15
-WHITE = (1.0, 1.0, 1.0)
 
 __all__ = [
     "FACELIFT_FOV_DEG",
     "FACELIFT_RADIUS",
     "framing_radius",
+    "parse_fov",
+    "parse_size",
+    "parse_up",
+    "parse_vector",
     "render_grid",
     "render_views",
-    "to_uint8",
     "turntable_cameras",
+    "write_grid",
     "write_turntable",
 ]
-
-
-def to_uint8(rgb: torch.Tensor) -> np.ndarray:
-    """``(…, H, W, 3)`` float in [0, 1] → uint8 numpy, rounded to nearest."""
-    return (rgb.detach().clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
 
 
 def framing_radius(
@@ -206,17 +208,70 @@ def render_grid(
     if targets is not None and len(targets) != len(cameras):
         raise ValueError(f"got {len(targets)} targets for {len(cameras)} cameras")
     images = render_views(gaussians, cameras, background=background, progress=progress)
-    cell_w = max(im.shape[1] for im in images)
-    cell_h = max(im.shape[0] for im in images)
-    columns = max(1, min(columns or len(images), len(images)))
-    rows = -(-len(images) // columns)
-    per_row = 2 if targets is not None else 1
-    fill = tuple(round(255 * c) for c in background)
-    sheet = Image.new("RGB", (columns * cell_w, rows * per_row * cell_h), fill)
-    for i, image in enumerate(images):
-        r, c = divmod(i, columns)
-        sheet.paste(Image.fromarray(image), (c * cell_w, r * per_row * cell_h))
-        if targets is not None:
-            target = Image.fromarray(np.asarray(targets[i], dtype=np.uint8))
-            sheet.paste(target, (c * cell_w, (r * per_row + 1) * cell_h))
+    rows = []
+    target_rows = chunk_rows(list(targets), columns) if targets is not None else None
+    for k, row in enumerate(chunk_rows(images, columns)):
+        rows.append(row)
+        if target_rows is not None:
+            rows.append(target_rows[k])
+    return image_grid(rows, background=background)
+
+
+def write_grid(gaussians: Gaussians, cameras: Sequence[Camera], path: str | os.PathLike, *,
+               background: Sequence[float] = WHITE, columns: int | None = None,
+               progress: bool = False) -> Image.Image:
+    """:func:`render_grid` written to ``path`` (PNG, atomically); returns the sheet."""
+    sheet = render_grid(gaussians, cameras, background=background, columns=columns,
+                        progress=progress)
+    atomic_write_path(path, lambda tmp: sheet.save(tmp, format="PNG"))
     return sheet
+
+
+# --- option parsing (the CLI and notebooks share these; errors are one-line ConfigErrors) -----
+def parse_size(value: str, what: str = "size") -> tuple[int, int]:
+    """``N`` (square) or ``WxH`` → ``(W, H)``; both positive and even (H.264)."""
+    parts = value.lower().replace("×", "x").split("x")
+    try:
+        dims = [int(p) for p in parts]
+    except ValueError:
+        dims = []
+    if len(dims) == 1:
+        dims = dims * 2
+    if len(dims) != 2 or min(dims) < 2 or any(d % 2 for d in dims):
+        raise ConfigError(f"{what} {value!r}: use N or WxH with even positive numbers")
+    return dims[0], dims[1]
+
+
+def parse_vector(value: str, what: str = "vector") -> tuple[float, float, float]:
+    """``"x,y,z"`` → three floats."""
+    try:
+        xyz = tuple(float(p) for p in value.split(","))
+    except ValueError:
+        xyz = ()
+    if len(xyz) != 3:
+        raise ConfigError(f"{what} {value!r}: expected three numbers x,y,z")
+    return xyz  # type: ignore[return-value]
+
+
+def parse_up(value: str, what: str = "up") -> str | tuple[float, float, float]:
+    """An up axis: ``x``, ``y``, ``z`` (optionally signed, ``-y``) or ``ux,uy,uz``."""
+    up: str | tuple[float, float, float] = value if "," not in value else parse_vector(value,
+                                                                                          what)
+    try:
+        up_vector(up)
+    except ValueError as exc:
+        raise ConfigError(f"{what} {value!r}: {exc}") from None
+    return up
+
+
+def parse_fov(value: str, what: str = "field of view") -> float | None:
+    """``"auto"`` → ``None`` (fit the Gaussians), else degrees in (0, 180)."""
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        fov = float(value)
+    except ValueError:
+        fov = -1.0
+    if not 0 < fov < 180:
+        raise ConfigError(f"{what} {value!r}: use 'auto' or degrees in (0, 180)")
+    return fov

@@ -14,12 +14,28 @@ See :mod:`.pipeline` for the order of work, :mod:`.triangulate`, :mod:`.crops`,
 :mod:`.normalize` and :mod:`.split` for the geometry and the split.
 """
 
-from .config import PrepareConfig, parse_frames
-from .crops import CropGeometry, crop_geometry, resample_view, tangent_cone_half_size
-from .normalize import frame_similarity
-from .pipeline import PrepareSummary, prepare_dataset
-from .split import SplitPlan, parse_shard, plan_split, select_frames
-from .triangulate import MaskStats, Triangulation, mask_stats, triangulate_robust
+from ...lazy import lazy_exports
+
+_EXPORTS = {
+    "CropGeometry": ".crops",
+    "MaskStats": ".triangulate",
+    "PrepareConfig": ".config",
+    "PrepareSummary": ".runner",
+    "SplitPlan": ".split",
+    "Triangulation": ".triangulate",
+    "crop_geometry": ".crops",
+    "frame_similarity": ".normalize",
+    "mask_stats": ".triangulate",
+    "parse_frames": ".config",
+    "parse_shard": ".split",
+    "plan_split": ".split",
+    "prepare_dataset": ".runner",
+    "resample_view": ".crops",
+    "select_frames": ".split",
+    "tangent_cone_half_size": ".crops",
+    "triangulate_robust": ".triangulate",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "CropGeometry",

@@ -1,6 +1,7 @@
 """Options of ``mouselift prepare`` (recording → FaceLift-layout training dataset).
 
-One model, one preset file (``configs/prepare/*.yaml``); every key below is read by the pipeline.
+One model, one preset file (``mouselift/configs/prepare/*.yaml``); every key below is read by the
+pipeline.
 Units: millimetres for 3D lengths, source pixels for 2D thresholds, frames for time.
 """
 

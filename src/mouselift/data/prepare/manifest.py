@@ -26,26 +26,20 @@ from typing import Any
 import numpy as np
 
 from ...atomic import atomic_write_text
-from ...errors import DatasetError
-from .samples import RECORD_FILE, SAMPLE_RE, SKIPPED_DIR
+from ..layout import (
+    MANIFEST_FILE,
+    RECORD_FILE,
+    SAMPLE_RE,
+    SKIPPED_DIR,
+    TRAIN_LIST,
+    TRAIN_SPLIT,
+    VAL_LIST,
+    VAL_SPLIT,
+    read_split,
+    sample_name,
+)
 
-MANIFEST_FILE = "manifest.jsonl"
-TRAIN_LIST = "train.txt"
-VAL_LIST = "val.txt"
-SUMMARY_FILE = "summary.json"
 LOCK_FILE = ".prepare.lock"
-
-
-def read_split(dataset_dir: str | os.PathLike, split: str, *, missing_ok: bool = False
-               ) -> list[str]:
-    """Sample folder names listed in ``<dataset>/<split>.txt`` (``[]`` for a missing file when
-    ``missing_ok``; otherwise a :class:`DatasetError`)."""
-    path = Path(dataset_dir) / f"{split}.txt"
-    if not path.is_file():
-        if missing_ok:
-            return []
-        raise DatasetError(f"{Path(dataset_dir)}: no {path.name} (not a prepared dataset?)")
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
 @contextlib.contextmanager
@@ -93,7 +87,7 @@ def sample_records(out_dir: Path) -> list[dict]:
     """The ``sample.json`` of every completed sample, sorted by frame."""
     records = []
     for frame in sorted(completed_frames(out_dir)):
-        path = out_dir / f"sample_{frame:06d}" / RECORD_FILE
+        path = out_dir / sample_name(frame) / RECORD_FILE
         try:
             records.append(json.loads(path.read_text()))
         except (OSError, ValueError):
@@ -130,7 +124,7 @@ def rebuild(out_dir: Path, *, expected_frames: set[int], gap_frames: int) -> Dat
     atomic_write_text(
         out_dir / MANIFEST_FILE, "".join(json.dumps(r) + "\n" for r in records)
     )
-    for split, name in (("train", TRAIN_LIST), ("val", VAL_LIST)):
+    for split, name in ((TRAIN_SPLIT, TRAIN_LIST), (VAL_SPLIT, VAL_LIST)):
         lines = [r["sample"] for r in records if r.get("split") == split]
         atomic_write_text(out_dir / name, "".join(f"{line}\n" for line in lines))
     stats = DatasetStats(samples=len(records))
@@ -165,10 +159,6 @@ def stats_dict(stats: DatasetStats) -> dict[str, Any]:
 
 
 __all__ = [
-    "MANIFEST_FILE",
-    "SUMMARY_FILE",
-    "TRAIN_LIST",
-    "VAL_LIST",
     "DatasetStats",
     "atomic_write_text",
     "completed_frames",

@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,22 +40,18 @@ from typing import Any
 
 import numpy as np
 
-from ...atomic import atomic_write_text
+from ...atomic import atomic_dir, atomic_write_text
 from ...cameras import Camera
 from ...cameras.facelift import default_file_path, write_opencv_cameras
-from ..recording import EVAL_DIR
+from ..layout import CAMERAS_FILE, EVAL_DIR, IMAGES_DIR, RECORD_FILE, SKIPPED_DIR, sample_name
 from .config import PrepareConfig
-from .crops import CropError, crop_geometry, resample_view, save_png
+from .crops import CropError, CropGeometry, crop_geometry, resample_view, save_png
 from .hull import agreement, coarse_hull, hull_centroid
 from .normalize import frame_similarity
-from .triangulate import mask_stats, triangulate_robust
+from .triangulate import Triangulation, mask_stats, triangulate_robust
 
-SAMPLE_PREFIX = "sample_"
-SAMPLE_RE = re.compile(r"^sample_(\d{6,})$")
 TEMP_PREFIX = ".tmp_sample_"
 TEMP_RE = re.compile(r"^\.tmp_sample_(\d{6,})_")
-SKIPPED_DIR = "skipped"
-RECORD_FILE = "sample.json"
 CROP_FAILED = "crop_failed"
 #: Radius of the visual hull's domain, as a fraction of ``radius_mm`` (see :mod:`.hull`).
 HULL_DOMAIN = 0.75
@@ -72,10 +67,6 @@ FLAG_TOUCHES_BORDER = "touches_border"  # mask touches the crop border (mouse ma
 FLAG_MASK_DISAGREES = "mask_disagrees"  # valid mask left out of the visual hull (disagrees)
 #: Sample-level flag: the visual hull was unusable, the triangulated point was used instead.
 FLAG_HULL_FALLBACK = "hull_fallback"
-
-
-def sample_name(frame: int) -> str:
-    return f"{SAMPLE_PREFIX}{frame:06d}"
 
 
 def skipped_path(out_dir: Path, frame: int) -> Path:
@@ -147,89 +138,111 @@ def process_frame(
         geometries = [crop_geometry(cam, centre, config.radius_mm, config.size) for cam in cameras]
     except CropError as exc:
         return _write_skip(out_dir, frame, CROP_FAILED, views_info, detail=str(exc))
+    temporary = out_dir / f"{TEMP_PREFIX}{frame:06d}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    # a concurrent run (another shard) that wrote the same sample first wins
+    with atomic_dir(out_dir / sample_name(frame), keep_existing=True,
+                    temporary=temporary) as tmp:
+        _write_sample(tmp, _Located(frame, split, tri, centre, centre_flags, hull_voxels,
+                                    hull_views, geometries),
+                      images, masks, cameras, config, views_info, held_out)
+    return FrameOutcome(frame, "written")
+
+
+@dataclass(frozen=True)
+class _Located:
+    """Where the mouse of one frame is and how each view is cropped around it."""
+
+    frame: int
+    split: str
+    tri: Triangulation
+    centre: np.ndarray
+    centre_flags: list[str]
+    hull_voxels: int | None
+    hull_views: Sequence[bool]
+    geometries: Sequence[CropGeometry]
+
+
+def _view_flags(k: int, located: _Located, touches: bool, config: PrepareConfig) -> list[str]:
+    tri, geom = located.tri, located.geometries[k]
+    flags = []
+    if not tri.valid[k]:
+        flags.append(FLAG_NO_MASK)
+    if tri.outliers[k]:
+        flags.append(FLAG_OUTLIER)
+    if tri.clipped_in_source[k]:
+        flags.append(FLAG_CLIPPED_IN_SOURCE)
+    if tri.valid[k] and config.centre_method == "hull" and not located.hull_views[k]:
+        flags.append(FLAG_MASK_DISAGREES)
+    if geom.clipped:
+        flags.append(FLAG_CLIPPED)
+    if touches:
+        flags.append(FLAG_TOUCHES_BORDER)
+    return flags
+
+
+def _write_sample(tmp: Path, located: _Located, images: Sequence[np.ndarray],
+                  masks: Sequence[np.ndarray], cameras: Sequence[Camera], config: PrepareConfig,
+                  views_info: list[dict[str, Any]], held_out: HeldOutViews | None) -> None:
+    """Render the crops, write the cameras, the held-out views and the record into ``tmp``."""
+    tri, centre, geometries = located.tri, located.centre, located.geometries
     sim = frame_similarity(cameras, centre, config.target_distance)
-    name = sample_name(frame)
+    name = sample_name(located.frame)
     file_paths = [default_file_path(k) for k in range(len(cameras))]
     written = [g.camera.transformed(sim) for g in geometries]
+    (tmp / IMAGES_DIR).mkdir(parents=True)
 
-    tmp = out_dir / f"{TEMP_PREFIX}{frame:06d}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    try:
-        (tmp / "images").mkdir(parents=True)
-        views, flags = [], []
+    def render(k: int) -> tuple[float, bool]:
+        return _render_view(geometries[k], images[k], masks[k], tmp / file_paths[k], config)
 
-        def render(k: int) -> tuple[float, bool]:
-            return _render_view(geometries[k], images[k], masks[k], tmp / file_paths[k], config)
-
-        rendered = list(_view_pool(config.threads).map(render, range(len(cameras))))
-        for k, geom in enumerate(geometries):
-            coverage, touches = rendered[k]
-            view_flags = []
-            if not tri.valid[k]:
-                view_flags.append(FLAG_NO_MASK)
-            if tri.outliers[k]:
-                view_flags.append(FLAG_OUTLIER)
-            if tri.clipped_in_source[k]:
-                view_flags.append(FLAG_CLIPPED_IN_SOURCE)
-            if tri.valid[k] and config.centre_method == "hull" and not hull_views[k]:
-                view_flags.append(FLAG_MASK_DISAGREES)
-            if geom.clipped:
-                view_flags.append(FLAG_CLIPPED)
-            if touches:
-                view_flags.append(FLAG_TOUCHES_BORDER)
-            flags.extend(f"cam_{k:03d}:{f}" for f in view_flags)
-            views.append(
-                {
-                    **views_info[k],
-                    "file_path": file_paths[k],
-                    "box": _round(geom.box, 3),
-                    "centre_px": _round(geom.centre_px, 4),
-                    "source_px_per_output_px": round(geom.scale, 5),
-                    "triangulation_inlier": bool(tri.inliers[k]),
-                    "hull_view": bool(hull_views[k]),
-                    "mask_coverage": coverage,
-                    "touches_border": touches,
-                    "clipped": geom.clipped,
-                    "clipped_in_source": bool(tri.clipped_in_source[k]),
-                    "flags": view_flags,
-                }
-            )
-        record: dict[str, Any] = {
-            "sample": name,
-            "frame": int(frame),
-            "split": split,
-            "centre_mm": _round(centre, 4),
-            "triangulated_mm": _round(tri.point, 4),
-            "centre_method": "triangulation" if centre_flags or hull_voxels is None else "hull",
-            "hull_voxels": hull_voxels,
-            "scale": sim.scale,
-            "similarity": {
-                "scale": sim.scale,
-                "rotation": sim.rotation.tolist(),
-                "translation": sim.translation.tolist(),
-            },
-            "size": config.size,
-            "num_views": len(cameras),
-            "num_inliers": int(tri.inliers.sum()),
-            "flags": centre_flags + flags,
-            "views": views,
-        }
-        write_opencv_cameras(
-            tmp / "opencv_cameras.json", written, sample_id=name, file_paths=file_paths
+    rendered = list(_view_pool(config.threads).map(render, range(len(cameras))))
+    views, flags = [], []
+    for k, geom in enumerate(geometries):
+        coverage, touches = rendered[k]
+        view_flags = _view_flags(k, located, touches, config)
+        flags.extend(f"cam_{k:03d}:{f}" for f in view_flags)
+        views.append(
+            {
+                **views_info[k],
+                "file_path": file_paths[k],
+                "box": _round(geom.box, 3),
+                "centre_px": _round(geom.centre_px, 4),
+                "source_px_per_output_px": round(geom.scale, 5),
+                "triangulation_inlier": bool(tri.inliers[k]),
+                "hull_view": bool(located.hull_views[k]),
+                "mask_coverage": coverage,
+                "touches_border": touches,
+                "clipped": geom.clipped,
+                "clipped_in_source": bool(tri.clipped_in_source[k]),
+                "flags": view_flags,
+            }
         )
-        if held_out is not None:
-            record["eval_views"] = _write_held_out(held_out, centre, sim, name, tmp, config)
-        (tmp / RECORD_FILE).write_text(json.dumps(record) + "\n")
-        try:
-            os.rename(tmp, out_dir / name)
-        except OSError:
-            if (out_dir / name).is_dir():  # written meanwhile by a concurrent run
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return FrameOutcome(frame, "written")
+    centre_method = ("triangulation" if located.centre_flags or located.hull_voxels is None
+                     else "hull")
+    record: dict[str, Any] = {
+        "sample": name,
+        "frame": int(located.frame),
+        "split": located.split,
+        "centre_mm": _round(centre, 4),
+        "triangulated_mm": _round(tri.point, 4),
+        "centre_method": centre_method,
+        "hull_voxels": located.hull_voxels,
+        "scale": sim.scale,
+        "similarity": {
+            "scale": sim.scale,
+            "rotation": sim.rotation.tolist(),
+            "translation": sim.translation.tolist(),
+        },
+        "size": config.size,
+        "num_views": len(cameras),
+        "num_inliers": int(tri.inliers.sum()),
+        "flags": located.centre_flags + flags,
+        "views": views,
+    }
+    write_opencv_cameras(tmp / CAMERAS_FILE, written, sample_id=name,
+                         file_paths=file_paths)
+    if held_out is not None:
+        record["eval_views"] = _write_held_out(held_out, centre, sim, name, tmp, config)
+    (tmp / RECORD_FILE).write_text(json.dumps(record) + "\n")
 
 
 _POOL: tuple[int, int, ThreadPoolExecutor] | None = None
@@ -254,7 +267,7 @@ def _write_held_out(
         crop_geometry(cam, centre, config.radius_mm, config.size) for cam in held_out.cameras
     ]
     file_paths = [default_file_path(k) for k in range(len(geometries))]
-    (tmp / EVAL_DIR / "images").mkdir(parents=True)
+    (tmp / EVAL_DIR / IMAGES_DIR).mkdir(parents=True)
     info = []
     for k, geom in enumerate(geometries):
         coverage, touches = _render_view(
@@ -271,7 +284,7 @@ def _write_held_out(
             }
         )
     write_opencv_cameras(
-        tmp / EVAL_DIR / "opencv_cameras.json",
+        tmp / EVAL_DIR / CAMERAS_FILE,
         [g.camera.transformed(sim) for g in geometries],
         sample_id=f"{name}/{EVAL_DIR}",
         file_paths=file_paths,

@@ -7,13 +7,32 @@ Gaussian renderer) into every camera. :func:`synthesize` writes the videos, mask
 :mod:`.writer` for the layout and :mod:`.ground_truth` for the ground-truth arrays.
 """
 
-from .config import BASE_SIZE, RIG_NAME, SynthConfig
-from .ground_truth import GroundTruth, load_ground_truth
-from .motion import Trajectory, simulate
-from .mouse import MouseState, Parts, build_parts, surface_points
-from .render import Renderer, RenderResult, Scene, render_frame
-from .rig import eval_cameras, look_at, rig_cameras
-from .writer import SynthResult, scene_for, synthesize
+from ...lazy import lazy_exports
+
+_EXPORTS = {
+    "BASE_SIZE": ".config",
+    "GroundTruth": ".ground_truth",
+    "MouseState": ".mouse",
+    "Parts": ".mouse",
+    "RIG_NAME": ".config",
+    "RenderResult": ".render",
+    "Renderer": ".render",
+    "Scene": ".render",
+    "SynthConfig": ".config",
+    "SynthResult": ".writer",
+    "Trajectory": ".motion",
+    "build_parts": ".mouse",
+    "eval_cameras": ".rig",
+    "load_ground_truth": ".ground_truth",
+    "look_at": ".rig",
+    "render_frame": ".render",
+    "rig_cameras": ".rig",
+    "scene_for": ".writer",
+    "simulate": ".motion",
+    "surface_points": ".mouse",
+    "synthesize": ".writer",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "BASE_SIZE",

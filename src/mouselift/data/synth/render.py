@@ -90,6 +90,23 @@ class RenderResult:
     clipped: bool
 
 
+def _shading_plan(pid: np.ndarray, ss: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(uniform (h, w), shade (h·ss, w·ss))``: pixels whose ``ss × ss`` samples all hit one
+    part are shaded once (at their first sample); only outline pixels are shaded per sample."""
+    first = pid[0::ss, 0::ss]
+    uniform = first >= 0
+    for i in range(ss):
+        for j in range(ss):
+            if i or j:
+                uniform &= pid[i::ss, j::ss] == first
+    shade = pid >= 0
+    for i in range(ss):
+        for j in range(ss):
+            if i or j:
+                shade[i::ss, j::ss] &= ~uniform
+    return uniform, shade
+
+
 def _block_sum(image: np.ndarray, ss: int) -> np.ndarray:
     """Sum of each ``ss × ss`` block of the first two axes (their sizes are multiples of ``ss``)."""
     out = image[0::ss, 0::ss].copy()
@@ -273,56 +290,13 @@ class Renderer:
         us = (np.arange(x0, x1)[:, None] + offs[None, :]).reshape(-1)
         vs = (np.arange(y0, y1)[:, None] + offs[None, :]).reshape(-1)
         rays = self._rays(us, vs)  # (3, bh·ss, bw·ss)
-        norm2 = rays[0] ** 2 + rays[1] ** 2 + rays[2] ** 2
-        zbuf = np.full(rays.shape[1:], np.inf, dtype=np.float32)
-        pid = np.full(rays.shape[1:], -1, dtype=np.int16)
-        for j, box in enumerate(part_boxes):
-            if box is None:
-                continue
-            rows = slice((box[1] - y0) * ss, (box[3] - y0) * ss)
-            cols = slice((box[0] - x0) * ss, (box[2] - x0) * ss)
-            t = self._intersect(rays[:, rows, cols], norm2[rows, cols], parts, j)
-            zb = zbuf[rows, cols]
-            better = t < zb
-            zb[better] = t[better]
-            pid[rows, cols][better] = j
-
+        zbuf, pid = self._cast(rays, part_boxes, (x0, y0), parts)
         hit = pid >= 0
-        # Pixels whose samples all hit the same part are shaded once (at their first sample);
-        # only outline pixels are shaded per sample.
-        first = pid[0::ss, 0::ss]
-        uniform = first >= 0
-        for i in range(ss):
-            for j in range(ss):
-                if i or j:
-                    uniform &= pid[i::ss, j::ss] == first
-        shade = hit.copy()
-        for i in range(ss):
-            for j in range(ss):
-                if i or j:
-                    shade[i::ss, j::ss] &= ~uniform
+        uniform, shade = _shading_plan(pid, ss)
         mouse = np.zeros((*rays.shape[1:], 3), dtype=np.float32)
         if np.any(shade):
             d = np.stack([rays[i][shade] for i in range(3)], axis=1)
-            t = zbuf[shade]
-            part = pid[shade].astype(np.int64)
-            points = self.origin.astype(np.float32) + t[:, None] * d
-            rot = parts.rotations.astype(np.float32)[part]  # (n, 3, 3), columns = part axes
-            diff = points - parts.centers.astype(np.float32)[part]
-            local = (
-                diff[:, 0, None] * rot[:, 0]
-                + diff[:, 1, None] * rot[:, 1]
-                + diff[:, 2, None] * rot[:, 2]
-            )
-            grad = local / parts.radii.astype(np.float32)[part] ** 2
-            normals = (
-                grad[:, 0, None] * rot[:, :, 0]
-                + grad[:, 1, None] * rot[:, :, 1]
-                + grad[:, 2, None] * rot[:, :, 2]
-            )
-            normals /= np.linalg.norm(normals, axis=1, keepdims=True)
-            view = -d / np.linalg.norm(d, axis=1, keepdims=True)
-            mouse[shade] = _shade_mouse(local, normals, part, parts.materials, view)
+            mouse[shade] = self._shade(d, zbuf[shade], pid[shade].astype(np.int64), parts)
 
         hits = _block_sum(hit.astype(np.float32), ss)
         cov = hits / (ss * ss)
@@ -345,6 +319,46 @@ class Renderer:
         depth[y0:y1, x0:x1] = np.where(box_mask, zsum / np.maximum(hits, 1.0), np.inf)
         border = mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any()
         return RenderResult(rgb, mask, coverage, depth, clipped=bool(border or not box_mask.any()))
+
+    def _cast(self, rays: np.ndarray, part_boxes: list, origin_px: tuple[int, int],
+              parts: Parts) -> tuple[np.ndarray, np.ndarray]:
+        """``(depth along the ray, part index or −1)`` of the nearest hit of each sample ray;
+        each part is intersected only with the rays of its pixel box."""
+        ss, (x0, y0) = self.ss, origin_px
+        norm2 = rays[0] ** 2 + rays[1] ** 2 + rays[2] ** 2
+        zbuf = np.full(rays.shape[1:], np.inf, dtype=np.float32)
+        pid = np.full(rays.shape[1:], -1, dtype=np.int16)
+        for j, box in enumerate(part_boxes):
+            if box is None:
+                continue
+            rows = slice((box[1] - y0) * ss, (box[3] - y0) * ss)
+            cols = slice((box[0] - x0) * ss, (box[2] - x0) * ss)
+            t = self._intersect(rays[:, rows, cols], norm2[rows, cols], parts, j)
+            zb = zbuf[rows, cols]
+            better = t < zb
+            zb[better] = t[better]
+            pid[rows, cols][better] = j
+        return zbuf, pid
+
+    def _shade(self, d: np.ndarray, t: np.ndarray, part: np.ndarray, parts: Parts) -> np.ndarray:
+        """RGB ``(n, 3)`` of the surface points ``C + t·d`` of ``part`` (ellipsoid normals)."""
+        points = self.origin.astype(np.float32) + t[:, None] * d
+        rot = parts.rotations.astype(np.float32)[part]  # (n, 3, 3), columns = part axes
+        diff = points - parts.centers.astype(np.float32)[part]
+        local = (
+            diff[:, 0, None] * rot[:, 0]
+            + diff[:, 1, None] * rot[:, 1]
+            + diff[:, 2, None] * rot[:, 2]
+        )
+        grad = local / parts.radii.astype(np.float32)[part] ** 2
+        normals = (
+            grad[:, 0, None] * rot[:, :, 0]
+            + grad[:, 1, None] * rot[:, :, 1]
+            + grad[:, 2, None] * rot[:, :, 2]
+        )
+        normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+        view = -d / np.linalg.norm(d, axis=1, keepdims=True)
+        return _shade_mouse(local, normals, part, parts.materials, view)
 
     def _intersect(self, d: np.ndarray, norm2: np.ndarray, parts: Parts, j: int) -> np.ndarray:
         """Ray parameter (h, w) of the nearest hit of rays ``C + t d`` (planar ``d`` (3, h, w),

@@ -8,14 +8,14 @@
     <out>/ground_truth.npz, .json      see :mod:`.ground_truth`
     <out>/eval/...                     held-out cameras in the same layout (when eval_cameras > 0)
 
-The recording is rendered into ``<out>.partial-<pid>`` beside ``<out>`` and renamed into place when
-complete, so an interrupted run never leaves a complete-looking recording.
+The recording is rendered into a hidden folder beside ``<out>`` and moved into place when complete
+(:func:`mouselift.atomic.atomic_dir`), so an interrupted run never leaves a complete-looking
+recording.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ... import __version__
+from ...atomic import atomic_dir
 from ...cameras import Camera
 from ...cameras.mammal import write_mammal_pkl
 from ...errors import MouseliftError
@@ -33,7 +34,7 @@ from ..recording import CALIBRATION_FILE, EVAL_DIR, MASK_DIR, VIDEO_DIR
 from ..video import VideoWriter
 from .config import RIG_NAME, SynthConfig
 from .ground_truth import GroundTruth, write_ground_truth
-from .motion import simulate
+from .motion import Trajectory, simulate
 from .mouse import build_parts, surface_points
 from .render import Renderer, Scene
 from .rig import EVAL_TARGET_Z_MM, eval_cameras, rig_cameras
@@ -93,20 +94,6 @@ def _check_target(out_dir: Path, overwrite: bool) -> None:
         )
 
 
-def _commit(partial: Path, out_dir: Path) -> None:
-    """Move the finished ``partial`` directory to ``out_dir``, replacing what is there."""
-    old = None
-    if out_dir.is_dir():
-        if any(out_dir.iterdir()):
-            old = out_dir.with_name(f"{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, old)
-        else:
-            out_dir.rmdir()
-    os.replace(partial, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def _info(config: SynthConfig, rig: list[Camera], held_out: list[Camera]) -> dict:
     width, height = config.image_size()
     return {
@@ -154,78 +141,26 @@ def synthesize(
     start = time.perf_counter()
     rig = rig_cameras(config)
     held_out = eval_cameras(config)
-    scene = scene_for(config)
     trajectory = simulate(config)
-    width, height = config.image_size()
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    partial = out_dir.with_name(f"{out_dir.name}.partial-{os.getpid()}")
-    if partial.exists():
-        shutil.rmtree(partial)
-    partial.mkdir()
-    groups = [(partial, rig)] + ([(partial / EVAL_DIR, held_out)] if held_out else [])
-    try:
-        with ExitStack() as stack:
-            pool = stack.enter_context(ThreadPoolExecutor(max_workers=_render_threads()))
-            views = []  # (renderer, rgb writer, mask writer) per camera, rig first
-            for root, cams in groups:
-                for cam in cams:
-                    rgb = stack.enter_context(
-                        VideoWriter(
-                            root / VIDEO_DIR / f"{cam.name}.mp4",
-                            fps=config.fps,
-                            width=width,
-                            height=height,
-                            crf=config.crf,
-                            keyframe_interval=config.keyframe_interval,
-                        )
-                    )
-                    msk = stack.enter_context(
-                        VideoWriter(
-                            root / MASK_DIR / f"{cam.name}.mp4",
-                            fps=config.fps,
-                            width=width,
-                            height=height,
-                            crf=config.mask_crf,
-                            keyframe_interval=config.keyframe_interval,
-                        )
-                    )
-                    views.append((Renderer(cam, scene, supersample=config.supersample), rgb, msk))
-            centers = np.zeros((config.frames, 3))
-            points = np.zeros((config.frames, config.surface_points, 3), dtype=np.float32)
-            clipped = np.zeros((config.frames, len(views)), dtype=bool)
-            for f in tqdm(range(config.frames), desc="synth", unit="frame", disable=not progress):
-                parts = build_parts(trajectory.state(f))
-                centers[f] = parts.center()
-                points[f] = surface_points(parts, config.surface_points)
-                results = list(pool.map(lambda view, p=parts: view[0].render(p), views))
-                for v, result in enumerate(results):
-                    _, rgb_writer, mask_writer = views[v]
-                    rgb_writer.write(result.rgb)
-                    # The mask video marks every pixel the mouse touches (any supersample hit),
-                    # like a hand-clicked mask that includes the edge pixels: a point on the
-                    # silhouette then always lies in a white pixel.
-                    touched = (result.coverage > 0).astype(np.uint8) * np.uint8(255)
-                    mask_writer.write(np.repeat(touched[..., None], 3, axis=2))
-                    clipped[f, v] = result.clipped
+    with atomic_dir(out_dir, replace=True) as partial:
+        groups = [(partial, rig)] + ([(partial / EVAL_DIR, held_out)] if held_out else [])
+        rendered = _render_videos(groups, scene_for(config), trajectory, config, progress)
         for root, cams in groups:
             write_mammal_pkl(root / CALIBRATION_FILE, cams, undistortion_maps=True)
         truth = GroundTruth(
             frame_indices=np.arange(config.frames, dtype=np.int64),
-            centers=centers,
+            centers=rendered.centers,
             headings=trajectory.heading,
             bends=trajectory.bend,
             positions=np.stack([trajectory.x, trajectory.y], axis=1),
-            surface_points=points,
-            clipped=clipped[:, : len(rig)],
-            eval_clipped=clipped[:, len(rig) :],
+            surface_points=rendered.points,
+            clipped=rendered.clipped[:, : len(rig)],
+            eval_clipped=rendered.clipped[:, len(rig) :],
             info=_info(config, rig, held_out),
         )
         write_ground_truth(partial, truth)
-        _commit(partial, out_dir)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    clipped = rendered.clipped
     return SynthResult(
         out_dir=out_dir,
         num_frames=config.frames,
@@ -234,3 +169,48 @@ def synthesize(
         seconds=time.perf_counter() - start,
         clipped_views=int(clipped[:, : len(rig)].sum()),
     )
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    """Per frame: the body centre (mm), surface points, and which views clip the mouse."""
+
+    centers: np.ndarray
+    points: np.ndarray
+    clipped: np.ndarray
+
+
+def _render_videos(groups: list[tuple[Path, list[Camera]]], scene: Scene, trajectory: Trajectory,
+                   config: SynthConfig, progress: bool) -> _Rendered:
+    """Render every frame into every camera's RGB and mask video (views in parallel threads)."""
+    width, height = config.image_size()
+    with ExitStack() as stack:
+        pool = stack.enter_context(ThreadPoolExecutor(max_workers=_render_threads()))
+        views = []  # (renderer, rgb writer, mask writer) per camera, rig first
+        for root, cams in groups:
+            for cam in cams:
+                rgb, msk = (
+                    stack.enter_context(VideoWriter(
+                        root / folder / f"{cam.name}.mp4", fps=config.fps, width=width,
+                        height=height, crf=crf, keyframe_interval=config.keyframe_interval))
+                    for folder, crf in ((VIDEO_DIR, config.crf), (MASK_DIR, config.mask_crf))
+                )
+                views.append((Renderer(cam, scene, supersample=config.supersample), rgb, msk))
+        centers = np.zeros((config.frames, 3))
+        points = np.zeros((config.frames, config.surface_points, 3), dtype=np.float32)
+        clipped = np.zeros((config.frames, len(views)), dtype=bool)
+        for f in tqdm(range(config.frames), desc="synth", unit="frame", disable=not progress):
+            parts = build_parts(trajectory.state(f))
+            centers[f] = parts.center()
+            points[f] = surface_points(parts, config.surface_points)
+            results = list(pool.map(lambda view, p=parts: view[0].render(p), views))
+            for v, result in enumerate(results):
+                _, rgb_writer, mask_writer = views[v]
+                rgb_writer.write(result.rgb)
+                # The mask video marks every pixel the mouse touches (any supersample hit), like
+                # a hand-clicked mask that includes the edge pixels: a point on the silhouette
+                # then always lies in a white pixel.
+                touched = (result.coverage > 0).astype(np.uint8) * np.uint8(255)
+                mask_writer.write(np.repeat(touched[..., None], 3, axis=2))
+                clipped[f, v] = result.clipped
+    return _Rendered(centers, points, clipped)

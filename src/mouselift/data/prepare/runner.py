@@ -30,11 +30,11 @@ from tqdm import tqdm
 
 from ...atomic import atomic_write_text
 from ...errors import ConfigError, RecordingError
+from ..layout import SUMMARY_FILE
 from ..recording import EVAL_DIR, FrameSet, Recording
 from ..video import keyframe_indices
 from .config import PrepareConfig
 from .manifest import (
-    SUMMARY_FILE,
     DatasetStats,
     completed_frames,
     locked,
@@ -43,7 +43,7 @@ from .manifest import (
 )
 from .normalize import check_undistorted
 from .samples import TEMP_RE, FrameOutcome, HeldOutViews, process_frame
-from .split import GAP, chunks, parse_shard, plan_split, shard_frames
+from .split import GAP, SplitPlan, chunks, parse_shard, plan_split, shard_frames
 
 CONFIG_FILE = "prepare_config.yaml"
 
@@ -204,7 +204,9 @@ def _check_config_file(out_dir: Path, config: PrepareConfig) -> None:
                 f"{out_dir}: already holds a dataset prepared with a different config "
                 f"({', '.join(diff)}); use a new output folder or the same options"
             )
-    header = "# Config used by `mouselift prepare` for this dataset (see configs/prepare/).\n"
+    header = (
+        "# Config used by `mouselift prepare` for this dataset (see mouselift/configs/prepare/).\n"
+    )
     atomic_write_text(path, header + yaml.safe_dump(config.model_dump(), sort_keys=False))
 
 
@@ -306,14 +308,8 @@ def prepare_dataset(
         plan = plan_split(config, recording.num_frames)
     except ValueError as exc:
         raise ConfigError(f"{recording.root}: {exc}") from None
+    out = _open_output(out_dir, config)
 
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: output path exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    _check_config_file(out, config)
-
-    labels = plan.label_of()
     to_do = plan.frames[plan.labels != GAP]
     mine = shard_frames(to_do, shard)
     mine_set = {int(f) for f in mine}
@@ -322,41 +318,17 @@ def prepare_dataset(
     pending = np.array([f for f in mine if int(f) not in finished], dtype=np.int64)
 
     outcomes: list[FrameOutcome] = []
-    bar = tqdm(
-        total=len(pending),
-        disable=not progress,
-        unit="frame",
-        desc=f"prepare {shard[0]}/{shard[1]}" if shard[1] > 1 else "prepare",
-        dynamic_ncols=True,
-    )
-    error: BaseException | None = None
+    bar = tqdm(total=len(pending), disable=not progress, unit="frame", dynamic_ncols=True,
+               desc=f"prepare {shard[0]}/{shard[1]}" if shard[1] > 1 else "prepare")
+    completed = False
     try:
-        if len(pending):
-            keyframes = keyframe_indices(recording.video_path(0)) if config.workers > 1 else None
-            parts = chunks(pending, config.workers, keyframes)
-            if config.workers == 1 or len(parts) == 1:
-                outcomes = _run_chunk(
-                    recording,
-                    held_out,
-                    str(out),
-                    config,
-                    [int(f) for f in pending],
-                    labels,
-                    report=lambda _o: bar.update(1),
-                )
-            else:
-                outcomes = _run_parallel(recording, held_out, out, config, parts, labels, bar)
-    except BaseException as exc:
-        error = exc
-        raise
+        outcomes = _run_frames(recording, held_out, out, config, pending, plan.label_of(), bar)
+        completed = True
     finally:
         bar.close()
         with locked(out):
-            stats = rebuild(
-                out,
-                expected_frames={int(f) for f in to_do},
-                gap_frames=int(np.sum(plan.labels == GAP)),
-            )
+            stats = rebuild(out, expected_frames={int(f) for f in to_do},
+                            gap_frames=int(np.sum(plan.labels == GAP)))
             summary = PrepareSummary(
                 out_dir=str(out),
                 recording=str(recording.root),
@@ -371,17 +343,46 @@ def prepare_dataset(
                 seconds=time.perf_counter() - started,
                 dataset=stats,
             )
-            if error is None:
-                doc = summary.to_json()
-                doc["split"] = {
-                    "block_frames": plan.block_frames,
-                    "gap_frames": plan.gap_frames,
-                    "num_blocks": plan.num_blocks,
-                    "val_blocks": list(plan.val_blocks),
-                    "frame_range": [plan.start, plan.stop],
-                }
-                atomic_write_text(out / SUMMARY_FILE, json.dumps(doc, indent=1) + "\n")
+            if completed:
+                _write_summary(out, summary, plan)
     return summary
+
+
+def _open_output(out_dir: str | os.PathLike, config: PrepareConfig) -> Path:
+    """The dataset folder, created, its stored config checked against ``config``."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: output path exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    _check_config_file(out, config)
+    return out
+
+
+def _run_frames(recording: Recording, held_out: Recording | None, out: Path,
+                config: PrepareConfig, pending: np.ndarray, labels: dict[int, str],
+                bar: tqdm) -> list[FrameOutcome]:
+    """Process the ``pending`` frames, in one process or split among ``config.workers``."""
+    if not len(pending):
+        return []
+    keyframes = keyframe_indices(recording.video_path(0)) if config.workers > 1 else None
+    parts = chunks(pending, config.workers, keyframes)
+    if config.workers == 1 or len(parts) == 1:
+        return _run_chunk(recording, held_out, str(out), config, [int(f) for f in pending],
+                          labels, report=lambda _o: bar.update(1))
+    return _run_parallel(recording, held_out, out, config, parts, labels, bar)
+
+
+def _write_summary(out: Path, summary: PrepareSummary, plan: SplitPlan) -> None:
+    """``summary.json``: the run's summary plus how the frames were split."""
+    doc = summary.to_json()
+    doc["split"] = {
+        "block_frames": plan.block_frames,
+        "gap_frames": plan.gap_frames,
+        "num_blocks": plan.num_blocks,
+        "val_blocks": list(plan.val_blocks),
+        "frame_range": [plan.start, plan.stop],
+    }
+    atomic_write_text(out / SUMMARY_FILE, json.dumps(doc, indent=1) + "\n")
 
 
 __all__ = ["PrepareSummary", "prepare_dataset"]

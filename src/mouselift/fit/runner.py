@@ -25,22 +25,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..atomic import atomic_write_path, atomic_write_text
 from ..data.sample import (
     EVAL_DIR,
     SampleError,
     SampleViews,
-    composite,
     has_eval_views,
     load_sample_views,
 )
 from ..errors import ConfigError
+from ..images import WHITE, composite, image_grid, to_uint8
 from ..metrics import LPIPS, LPIPSUnavailable, compute_metrics, load_lpips
 from ..splat import Gaussians, write_ply
 from ..splat.render import render
-from ..splat.turntable import to_uint8, write_turntable
+from ..splat.turntable import write_turntable
 from .config import FitConfig
 from .loop import optimize
 
@@ -48,7 +47,6 @@ PLY_NAME = "gaussians.ply"
 VIDEO_NAME = "turntable.mp4"
 GRID_NAME = "views.png"
 METRICS_NAME = "metrics.json"
-WHITE = (1.0, 1.0, 1.0)
 #: Target alpha above which a pixel belongs to the mouse in the masked metrics.
 MASK_METRIC_THRESHOLD = 0.5
 
@@ -240,21 +238,10 @@ def fit_sample(
         progress=progress,
     )
     targets = to_uint8(composite(grid_views.rgba, torch.tensor(WHITE)))
-    sheet = _sheet(grid_renders, targets)
+    sheet = image_grid([list(grid_renders), list(targets)])
     atomic_write_path(out_dir / GRID_NAME, lambda tmp: sheet.save(tmp, format="PNG"))
     atomic_write_text(out_dir / METRICS_NAME, json.dumps(_json_safe(metrics), indent=1) + "\n")
     return FitResult(out_dir, cpu, metrics)
-
-
-def _sheet(renders: np.ndarray, targets: np.ndarray) -> Image.Image:
-    """Renders in the first row, targets in the second (reuses the metric renders, unlike
-    :func:`mouselift.splat.turntable.render_grid`)."""
-    count, height, width = renders.shape[:3]
-    sheet = Image.new("RGB", (count * width, 2 * height), "white")
-    for i in range(count):
-        sheet.paste(Image.fromarray(renders[i]), (i * width, 0))
-        sheet.paste(Image.fromarray(targets[i]), (i * width, height))
-    return sheet
 
 
 __all__ = [

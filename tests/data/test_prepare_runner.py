@@ -251,17 +251,17 @@ def test_conflicting_config_in_the_same_output(recording, tmp_path):
 
 def test_a_failing_worker_stops_the_run_and_a_rerun_completes_it(recording, tmp_path, monkeypatch):
     """Workers are forked, so the patch below reaches them: frame 2 fails in the first worker."""
-    from mouselift.data.prepare import pipeline
+    from mouselift.data.prepare import runner
     from mouselift.errors import RecordingError
 
-    original = pipeline.process_frame
+    original = runner.process_frame
 
     def failing(frame, *args, **kwargs):
         if frame == 2:
             raise RecordingError("rec/videos_undist/0.mp4: corrupt video, decoding failed")
         return original(frame, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "process_frame", failing)
+    monkeypatch.setattr(runner, "process_frame", failing)
     out = tmp_path / "out"
     cfg = config(frames="0:24", val_fraction=0.0, workers=2)
     with pytest.raises(RecordingError, match="corrupt video"):
@@ -270,7 +270,7 @@ def test_a_failing_worker_stops_the_run_and_a_rerun_completes_it(recording, tmp_
     assert 0 < len(done) < 23
     for folder in done:
         assert len(list((folder / "images").glob("*.png"))) == 6
-    monkeypatch.setattr(pipeline, "process_frame", original)
+    monkeypatch.setattr(runner, "process_frame", original)
     summary = prepare_dataset(recording, out, cfg, progress=False)
     assert summary.written + sum(summary.skipped_now.values()) + summary.already_done == 24
     assert summary.dataset.samples == 23 and summary.dataset.pending == 0

@@ -17,6 +17,10 @@ from pathlib import Path
 
 from ..config import load_config
 from ..data.preview import sample_contact_sheet
+from ..errors import ConfigError
+
+#: The file that marks a folder as the demo's own (the demo clears only such folders).
+DEMO_MARKER = ".mouselift-demo"
 
 
 @dataclass(frozen=True)
@@ -40,14 +44,15 @@ def run_demo(
 ) -> DemoResult:
     """Synthesise a small recording (preset ``synth/demo``), prepare it (``prepare/demo``).
 
-    With ``fresh`` the output folder is cleared first, so the demo always shows a complete run.
+    ``out_dir`` must be empty, missing, or a folder an earlier demo made (it holds
+    ``.mouselift-demo``); with ``fresh`` such a folder is cleared first, so the demo always shows
+    a complete run. Any other non-empty folder is refused, never deleted.
     """
     from ..data.prepare import PrepareConfig, prepare_dataset
     from ..data.synth import SynthConfig, synthesize
 
     out_dir = Path(out_dir)
-    if fresh and out_dir.exists():
-        shutil.rmtree(out_dir)
+    claim_demo_folder(out_dir, fresh=fresh)
     recording_dir = out_dir / "recording"
     dataset_dir = out_dir / "dataset"
 
@@ -89,12 +94,26 @@ def run_demo(
     return DemoResult(recording_dir, dataset_dir, preview, report, mvdiff_run, views_dir)
 
 
+def claim_demo_folder(out_dir: Path, *, fresh: bool) -> None:
+    """Make ``out_dir`` the demo's folder (see :func:`run_demo`); marks it as the demo's."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"{out_dir}: exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if not (out_dir / DEMO_MARKER).is_file():
+            raise ConfigError(f"{out_dir}: folder is not empty and was not made by "
+                              "`mouselift demo`; give an empty or new folder")
+        if fresh:
+            shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / DEMO_MARKER).write_text("made by `mouselift demo`; it may clear this folder\n")
+
+
 def _stage1(out_dir: Path, dataset_dir: Path, progress: bool
             ) -> tuple[Path | None, Path | None, list[str]]:
     """Train the tiny Stage-1 pipeline briefly, then sample the views of one val input."""
     from PIL import Image
 
-    from ..data.prepare.manifest import read_split
+    from ..data.layout import read_split
     from ..mvdiff import MultiViewDiffusionPipeline, load_train_config, train_mvdiff
 
     val = read_split(dataset_dir, "val", missing_ok=True)

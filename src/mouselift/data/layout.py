@@ -1,0 +1,82 @@
+"""The prepared dataset on disk: file names and the split lists (readers import only this).
+
+::
+
+    <dataset>/sample_XXXXXX/images/cam_000.png …      RGBA views (FaceLift's layout)
+    <dataset>/sample_XXXXXX/opencv_cameras.json        cameras of the views (FaceLift's format)
+    <dataset>/sample_XXXXXX/sample.json                the sample's record (manifest line)
+    <dataset>/sample_XXXXXX/eval/…                     held-out cameras, same layout (optional)
+    <dataset>/skipped/frame_XXXXXX.json                frames that gave no sample, and why
+    <dataset>/train.txt, val.txt                       sample folders, one per line, relative
+    <dataset>/manifest.jsonl, summary.json             all records; counts
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from ..errors import DatasetError
+from .recording import EVAL_DIR
+
+CAMERAS_FILE = "opencv_cameras.json"
+IMAGES_DIR = "images"
+RECORD_FILE = "sample.json"
+SKIPPED_DIR = "skipped"
+SAMPLE_PREFIX = "sample_"
+SAMPLE_RE = re.compile(r"^sample_(\d{6,})$")
+MANIFEST_FILE = "manifest.jsonl"
+SUMMARY_FILE = "summary.json"
+TRAIN_SPLIT = "train"
+VAL_SPLIT = "val"
+TRAIN_LIST = f"{TRAIN_SPLIT}.txt"
+VAL_LIST = f"{VAL_SPLIT}.txt"
+
+
+def sample_name(frame: int) -> str:
+    """The folder name of the sample of source ``frame``."""
+    return f"{SAMPLE_PREFIX}{frame:06d}"
+
+
+def split_list(dataset_dir: str | os.PathLike, split: str) -> Path:
+    """The list file of ``split`` (``<dataset>/<split>.txt``)."""
+    return Path(dataset_dir) / f"{split}.txt"
+
+
+def is_dataset(path: str | os.PathLike, split: str = TRAIN_SPLIT) -> bool:
+    """Whether ``path`` is a prepared dataset folder with a ``split`` list."""
+    return Path(path).is_dir() and split_list(path, split).is_file()
+
+
+def read_split(dataset_dir: str | os.PathLike, split: str, *, missing_ok: bool = False
+               ) -> list[str]:
+    """Sample folder names listed in ``<dataset>/<split>.txt`` (``[]`` for a missing file when
+    ``missing_ok``; otherwise a :class:`DatasetError`)."""
+    path = split_list(dataset_dir, split)
+    if not path.is_file():
+        if missing_ok:
+            return []
+        raise DatasetError(f"{Path(dataset_dir)}: no {path.name} (not a prepared dataset?)")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+__all__ = [
+    "CAMERAS_FILE",
+    "EVAL_DIR",
+    "IMAGES_DIR",
+    "MANIFEST_FILE",
+    "RECORD_FILE",
+    "SAMPLE_PREFIX",
+    "SAMPLE_RE",
+    "SKIPPED_DIR",
+    "SUMMARY_FILE",
+    "TRAIN_LIST",
+    "TRAIN_SPLIT",
+    "VAL_LIST",
+    "VAL_SPLIT",
+    "is_dataset",
+    "read_split",
+    "sample_name",
+    "split_list",
+]
