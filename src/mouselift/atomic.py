@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
+import math
 import os
 import shutil
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 def temporary_name(target: Path) -> Path:
@@ -70,6 +72,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = 
 def atomic_write_text(path: str | os.PathLike, text: str, *, durable: bool = False) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically."""
     return atomic_write_bytes(path, text.encode("utf-8"), durable=durable)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats (an identical image's PSNR is inf) as strings, so that
+    it is valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def atomic_write_json(path: str | os.PathLike, data: Any, *, indent: int | None = 1,
+                      durable: bool = False) -> Path:
+    """Write ``data`` as JSON (non-finite floats as strings, see :func:`json_safe`)."""
+    text = json.dumps(json_safe(data), indent=indent, allow_nan=False) + "\n"
+    return atomic_write_text(path, text, durable=durable)
 
 
 class FolderExistsError(FileExistsError):

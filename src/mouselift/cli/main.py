@@ -13,7 +13,7 @@ import typer
 
 from .. import __version__
 from ..errors import MouseliftError
-from . import demo, embeds, fit, prepare, synth, train, turntable
+from . import demo, embeds, fit, prepare, reconstruct, synth, train, turntable
 
 app = typer.Typer(
     name="mouselift",
@@ -35,6 +35,8 @@ app.command("demo", epilog=demo.EPILOG)(demo.demo)
 app.command("fit", no_args_is_help=True, epilog=fit.EPILOG)(fit.fit)
 app.command("turntable", no_args_is_help=True, epilog=turntable.EPILOG)(turntable.turntable)
 app.command("embeds", no_args_is_help=True, epilog=embeds.EPILOG)(embeds.embeds)
+app.command("reconstruct", no_args_is_help=True, epilog=reconstruct.EPILOG)(
+    reconstruct.reconstruct)
 
 train_app = typer.Typer(
     name="train",

@@ -16,7 +16,6 @@ the mouse (target alpha > 0.5); LPIPS-VGG when weights are given, otherwise ``lp
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import atomic_write_path, atomic_write_text
 from ..data.sample import (
     EVAL_DIR,
     SampleError,
@@ -34,19 +32,22 @@ from ..data.sample import (
     has_eval_views,
     load_sample_views,
 )
-from ..errors import ConfigError
-from ..images import WHITE, composite, image_grid, to_uint8
+from ..devices import resolve_device
+from ..images import WHITE, composite, to_uint8
 from ..metrics import LPIPS, LPIPSUnavailable, compute_metrics, load_lpips
-from ..splat import Gaussians, write_ply
+from ..splat import Gaussians
+from ..splat.outputs import (
+    GRID_NAME,
+    METRICS_NAME,
+    PLY_NAME,
+    VIDEO_NAME,
+    TurntableSettings,
+    write_splat_outputs,
+)
 from ..splat.render import render
-from ..splat.turntable import write_turntable
 from .config import FitConfig
 from .loop import optimize
 
-PLY_NAME = "gaussians.ply"
-VIDEO_NAME = "turntable.mp4"
-GRID_NAME = "views.png"
-METRICS_NAME = "metrics.json"
 #: Target alpha above which a pixel belongs to the mouse in the masked metrics.
 MASK_METRIC_THRESHOLD = 0.5
 
@@ -135,27 +136,6 @@ def split_views(
     return views.subset(train), views.subset([index]), f"training view {index}"
 
 
-def _json_safe(value: Any) -> Any:
-    """Replace non-finite floats (an identical image's PSNR is inf) by strings for JSON."""
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def _device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"device {name!r}: not a torch device") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r}: CUDA is not available here")
-    return device
-
-
 def fit_sample(
     sample_dir: str | os.PathLike,
     out_dir: str | os.PathLike,
@@ -183,7 +163,7 @@ def fit_sample(
     lpips = load_lpips(vgg_weights, lpips_weights)
     if out_dir.exists() and not out_dir.is_dir():
         raise SampleError(f"{out_dir}: exists and is not a folder")
-    torch_device = _device(device)
+    torch_device = resolve_device(device)
 
     started = time.perf_counter()
     try:
@@ -220,28 +200,14 @@ def fit_sample(
     metrics["densify"] = [vars(s) for s in result.densify]
     metrics["config"] = config.model_dump()
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cpu = gaussians.to("cpu")
-    write_ply(out_dir / PLY_NAME, cpu)
-    size = config.turntable_size + config.turntable_size % 2
-    write_turntable(
-        gaussians,
-        out_dir / VIDEO_NAME,
-        frames=config.turntable_frames,
-        fps=config.turntable_fps,
-        radius=float(np.mean([np.linalg.norm(c.center) for c in views.cameras])),
-        elevation_deg=config.turntable_elevation_deg,
-        size=size,
-        fov_deg=None,
-        frame_radius=result.scene_radius,
-        up="z",
-        progress=progress,
-    )
     targets = to_uint8(composite(grid_views.rgba, torch.tensor(WHITE)))
-    sheet = image_grid([list(grid_renders), list(targets)])
-    atomic_write_path(out_dir / GRID_NAME, lambda tmp: sheet.save(tmp, format="PNG"))
-    atomic_write_text(out_dir / METRICS_NAME, json.dumps(_json_safe(metrics), indent=1) + "\n")
-    return FitResult(out_dir, cpu, metrics)
+    radius = float(np.mean([np.linalg.norm(c.center) for c in views.cameras]))
+    write_splat_outputs(out_dir, gaussians, renders=grid_renders, targets=targets,
+                        metrics=metrics, progress=progress, turntable=TurntableSettings(
+                            radius=radius, elevation=config.turntable_elevation_deg,
+                            frames=config.turntable_frames, fps=config.turntable_fps,
+                            size=config.turntable_size, frame_radius=result.scene_radius))
+    return FitResult(out_dir, gaussians.to("cpu"), metrics)
 
 
 __all__ = [

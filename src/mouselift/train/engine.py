@@ -219,6 +219,7 @@ class TrainingEngine:
         change), clip, step optimizer, schedule and EMA; the loss averaged over processes."""
         acc, accum = self.accelerator, self.config.gradient_accumulation
         total = 0.0
+        self.stage.step = self.step
         for micro in range(accum):
             batch = next(batches)
             sync = micro == accum - 1

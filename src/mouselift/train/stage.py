@@ -88,6 +88,9 @@ class Stage(ABC):
     name: ClassVar[str] = "stage"
     payload_dirs: ClassVar[tuple[str, ...]] = ()
     collate_fn: Callable[[list[Any]], Any] | None = None
+    #: Optimizer steps done before the one being computed (set by the engine before each step;
+    #: for schedules inside the loss, e.g. a loss warm-up).
+    step: int = 0
 
     def __init__(self, config: TrainLoopConfig) -> None:
         self.config = config

@@ -1,0 +1,71 @@
+"""The standard output folder of a set of Gaussians (``mouselift fit``, ``reconstruct``, ``infer``):
+
+* ``gaussians.ply`` — graphdeco layout (SuperSplat, PlayCanvas, viser);
+* ``turntable.mp4`` — an orbit around the origin (Z up) at ``elevation`` degrees;
+* ``views.png`` — renders of the evaluated cameras (first row) over their images (second row);
+* ``metrics.json`` — whatever the caller measured (non-finite numbers written as strings).
+
+Each file is written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..atomic import atomic_write_json, atomic_write_path
+from ..errors import ConfigError
+from ..images import image_grid
+from .gaussians import Gaussians
+from .ply import write_ply
+from .turntable import write_turntable
+
+PLY_NAME = "gaussians.ply"
+VIDEO_NAME = "turntable.mp4"
+GRID_NAME = "views.png"
+METRICS_NAME = "metrics.json"
+
+
+@dataclass(frozen=True)
+class TurntableSettings:
+    """The orbit of ``turntable.mp4``: ``radius`` (world units), ``elevation`` (degrees),
+    ``frames``, ``fps``, ``size`` (pixels, rounded up to even), ``frame_radius`` (the extent to
+    frame; ``None`` = fit the opaque Gaussians)."""
+
+    radius: float
+    elevation: float = 20.0
+    frames: int = 48
+    fps: float = 24.0
+    size: int = 256
+    frame_radius: float | None = None
+
+
+def write_splat_outputs(out_dir: str | os.PathLike, gaussians: Gaussians, *,
+                        renders: np.ndarray, targets: np.ndarray, metrics: dict[str, Any],
+                        turntable: TurntableSettings, progress: bool = False) -> Path:
+    """Write the folder (layout: module docstring). ``renders`` and ``targets`` are uint8
+    ``(V, H, W, 3)`` of the same cameras."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"{out_dir}: exists and is not a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cpu = gaussians.to("cpu")
+    write_ply(out_dir / PLY_NAME, cpu)
+    if len(cpu):
+        write_turntable(gaussians, out_dir / VIDEO_NAME, frames=turntable.frames,
+                        fps=turntable.fps, radius=turntable.radius,
+                        elevation_deg=turntable.elevation,
+                        size=turntable.size + turntable.size % 2, fov_deg=None,
+                        frame_radius=turntable.frame_radius, up="z", progress=progress)
+    sheet = image_grid([list(renders), list(targets)])
+    atomic_write_path(out_dir / GRID_NAME, lambda tmp: sheet.save(tmp, format="PNG"))
+    atomic_write_json(out_dir / METRICS_NAME, metrics)
+    return out_dir
+
+
+__all__ = ["GRID_NAME", "METRICS_NAME", "PLY_NAME", "VIDEO_NAME", "TurntableSettings",
+           "write_splat_outputs"]

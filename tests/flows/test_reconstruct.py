@@ -1,0 +1,87 @@
+"""``mouselift reconstruct``: a tiny GS-LRM checkpoint on a prepared sample; every output file."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from plyfile import PlyData
+
+from cli_testutils import one_line_error, run_cli
+from mouselift.data.dataset_rig import rig_from_dataset
+from mouselift.data.video import probe_video
+from mouselift.flows.reconstruct import SplatFilters, reconstruct
+from mouselift.gslrm.checkpoints import save_gslrm
+from mouselift.gslrm.config import load_gslrm_config
+from mouselift.gslrm.model import GSLRM
+from mouselift.splat import Gaussians, read_ply
+
+
+@pytest.fixture(scope="module")
+def checkpoint(mouse_dataset, tmp_path_factory):
+    torch.manual_seed(0)
+    model = GSLRM(load_gslrm_config("tiny"))
+    return save_gslrm(model, tmp_path_factory.mktemp("gslrm") / "model",
+                      rig_from_dataset(mouse_dataset))
+
+
+def test_reconstruct_writes_every_output(capsys, mouse_dataset, checkpoint, tmp_path):
+    sample = mouse_dataset / "sample_000000"
+    out = tmp_path / "rec"
+    code, stdout, err = run_cli(capsys, "reconstruct", str(sample), str(out), "--gslrm",
+                                str(checkpoint), "--turntable-frames", "4", "-q")
+    assert code in (0, None), err
+    assert "Gaussians kept" in stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_predicted"] == 2 + 6 * 64 * 64
+    assert 0 < metrics["num_gaussians"] <= metrics["num_predicted"]
+    assert metrics["inputs"]["num_views"] == 6 and metrics["held_out"]["num_views"] == 1
+    assert np.isfinite(metrics["inputs"]["psnr"]) and metrics["rig_fingerprint"]
+    gaussians = read_ply(out / "gaussians.ply")
+    assert len(gaussians) == metrics["num_gaussians"]
+    assert PlyData.read(str(out / "gaussians.ply"))["vertex"].count == len(gaussians)
+    info = probe_video(out / "turntable.mp4")
+    assert info.num_frames == 4 and info.codec == "h264"
+    from PIL import Image
+
+    with Image.open(out / "views.png") as grid:
+        assert grid.size == (7 * 64, 2 * 64)
+
+
+def test_filters_are_facelifts(checkpoint):
+    g = Gaussians(
+        means=torch.tensor([[0.0, 0, 0], [0.0, 0, 0], [0.0, 0, -0.5], [0.0, 0, 0.5],
+                            [0.95, 0, 0], [0.7, -0.7, -0.7]]),
+        log_scales=torch.log(torch.tensor([[0.01] * 3, [0.01] * 3, [0.2] * 3, [0.2] * 3,
+                                           [0.01] * 3, [0.01] * 3])),
+        rotations=torch.tensor([[1.0, 0, 0, 0]] * 6),
+        opacity_logits=torch.logit(torch.tensor([0.5, 0.03, 0.5, 0.5, 0.5, 0.5])),
+        sh=torch.zeros(6, 1, 3))
+    kept = SplatFilters().apply(g)
+    # dropped: too transparent (1), large below the floor plane z ≤ 0 (2), outside the box
+    # (|x| > 0.91) (4), a corner floater (5); kept: 0 and the large one above z = 0 (3)
+    assert kept.means.tolist() == [[0.0, 0.0, 0.0], [0.0, 0.0, 0.5]]
+    none = SplatFilters(min_opacity=None, max_scale=None, box=None, corner_floaters=None)
+    assert len(none.apply(g)) == 6
+
+
+def test_bad_inputs_are_one_line_errors(capsys, mouse_dataset, checkpoint, tmp_path):
+    sample = str(mouse_dataset / "sample_000000")
+    code, _, err = run_cli(capsys, "reconstruct", str(tmp_path), str(tmp_path / "o"),
+                           "--gslrm", str(checkpoint))
+    one_line_error(code, err, "opencv_cameras.json")
+    code, _, err = run_cli(capsys, "reconstruct", sample, str(tmp_path / "o"), "--gslrm",
+                           str(tmp_path))
+    one_line_error(code, err, "not a GS-LRM checkpoint")
+    code, _, err = run_cli(capsys, "reconstruct", sample, str(tmp_path / "o"), "--gslrm",
+                           str(checkpoint), "--device", "cuda:7")
+    one_line_error(code, err, "device")
+
+
+def test_library_call_equals_cli(mouse_dataset, checkpoint, tmp_path):
+    result = reconstruct(mouse_dataset / "sample_000000", tmp_path / "lib", checkpoint,
+                         turntable_frames=2, progress=False)
+    assert result.metrics["num_gaussians"] == len(result.gaussians)
+    assert "held-out views (1)" in result.format()
