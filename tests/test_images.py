@@ -73,3 +73,23 @@ def test_image_grid_places_cells_top_left_on_the_background():
     assert (np.asarray(image_grid([[rgba]], background="white")) == 255).all()
     assert [len(r) for r in chunk_rows([red] * 5, 2)] == [2, 2, 1]
     assert [len(r) for r in chunk_rows([red] * 5, None)] == [5]
+
+
+def test_resize_rgba_goes_through_premultiplied_colour():
+    """Compositing the resized RGBA equals resizing the composite: no colour of transparent
+    pixels bleeds into the edges."""
+    from mouselift.images import resize, resize_rgba
+
+    gen = torch.Generator().manual_seed(0)
+    rgba = torch.rand(2, 16, 12, 4, generator=gen)
+    rgba[..., 3] = (rgba[..., 3] > 0.5).float()
+    rgba[..., :3] *= rgba[..., 3:]  # garbage colour only where opaque …
+    rgba[0, :, :, :3] += (1 - rgba[0, :, :, 3:]) * 0.9  # … except a bright fringe in image 0
+    rgba = rgba.clamp(0, 1)
+    small = resize_rgba(rgba, 8, 6)
+    assert small.shape == (2, 8, 6, 4)
+    for bg in ("white", "black"):
+        lhs = composite(small, bg)
+        rhs = resize(composite(rgba, bg).permute(0, 3, 1, 2), 8, 6).permute(0, 2, 3, 1)
+        torch.testing.assert_close(lhs, rhs, atol=1e-5, rtol=0)
+    assert resize_rgba(rgba, 16, 12) is rgba

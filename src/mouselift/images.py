@@ -13,6 +13,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from .errors import MouseliftError
@@ -83,6 +84,35 @@ def composite(rgba: torch.Tensor, background: torch.Tensor | Sequence[float] | s
     return rgb * alpha + bg * (1.0 - alpha)
 
 
+def resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Antialiased bilinear resize of ``(…, C, H, W)`` to ``height × width``; image edges map
+    onto image edges (``align_corners=False``), the convention of
+    :meth:`mouselift.cameras.Camera.crop_and_resize`. Resize premultiplied colour, not straight
+    RGBA (:func:`resize_rgba`)."""
+    if tuple(images.shape[-2:]) == (height, width):
+        return images
+    lead = images.shape[:-3]
+    flat = images.reshape(-1, *images.shape[-3:])
+    out = F.interpolate(flat, size=(height, width), mode="bilinear", align_corners=False,
+                        antialias=True)
+    return out.reshape(*lead, *out.shape[-3:])
+
+
+def resize_rgba(rgba: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Straight-alpha RGBA ``(…, H, W, 4)`` resized through premultiplied colour, so no colour
+    of fully transparent pixels bleeds in: compositing the result equals resizing the
+    composite."""
+    if tuple(rgba.shape[-3:-1]) == (height, width):
+        return rgba
+    x = rgba.movedim(-1, -3)
+    alpha = x[..., 3:, :, :]
+    premultiplied = resize(torch.cat([x[..., :3, :, :] * alpha, alpha], dim=-3), height, width)
+    a = premultiplied[..., 3:, :, :].clamp(0.0, 1.0)
+    rgb = torch.where(a > 1e-6, premultiplied[..., :3, :, :] / a.clamp_min(1e-6),
+                      torch.zeros_like(premultiplied[..., :3, :, :]))
+    return torch.cat([rgb.clamp(0.0, 1.0), a], dim=-3).movedim(-3, -1)
+
+
 def to_uint8(rgb: torch.Tensor | np.ndarray) -> np.ndarray:
     """Float image(s) in [0, 1] → uint8 numpy of the same shape, rounded to nearest."""
     tensor = torch.as_tensor(rgb).detach()
@@ -138,5 +168,7 @@ __all__ = [
     "composite",
     "image_grid",
     "parse_background",
+    "resize",
+    "resize_rgba",
     "to_uint8",
 ]

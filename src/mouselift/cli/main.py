@@ -40,12 +40,14 @@ app.command("reconstruct", no_args_is_help=True, epilog=reconstruct.EPILOG)(
 
 train_app = typer.Typer(
     name="train",
-    help="Train a stage: `mvdiff` (multi-view diffusion). Runs under `accelerate launch` too.",
+    help="Train a stage: `mvdiff` (multi-view diffusion) or `gslrm` (GS-LRM). Runs under "
+    "`accelerate launch` too.",
     no_args_is_help=True,
     rich_markup_mode="markdown",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 train_app.command("mvdiff", epilog=train.MVDIFF_EPILOG)(train.mvdiff)
+train_app.command("gslrm", epilog=train.GSLRM_EPILOG)(train.gslrm)
 app.add_typer(train_app)
 
 

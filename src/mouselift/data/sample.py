@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..cameras import Camera, read_opencv_cameras
 from ..errors import MouseliftError
+from ..images import resize_rgba
 from .layout import CAMERAS_FILE, EVAL_DIR
 
 
@@ -53,20 +54,16 @@ class SampleViews:
         )
 
     def resized(self, width: int, height: int | None = None) -> SampleViews:
-        """The views resampled to ``width × height`` (default square): bilinear with
-        antialiasing, image edges onto image edges, intrinsics scaled to match
-        (:meth:`Camera.crop_and_resize`), so every 3D point keeps its place in the image."""
-        import torch.nn.functional as F
-
+        """The views resampled to ``width × height`` (default square): antialiased bilinear
+        through premultiplied colour (:func:`mouselift.images.resize_rgba`), image edges onto
+        image edges, intrinsics scaled to match (:meth:`Camera.resize`), so every 3D point
+        keeps its place in the image."""
         height = width if height is None else height
         if self.size == (width, height):
             return self
-        rgba = F.interpolate(self.rgba.permute(0, 3, 1, 2), size=(height, width),
-                             mode="bilinear", align_corners=False, antialias=True)
-        cameras = [c.crop_and_resize((0, 0, c.width, c.height), (width, height))
-                   for c in self.cameras]
-        return SampleViews(rgba.clamp(0, 1).permute(0, 2, 3, 1).contiguous(), cameras,
-                           list(self.names))
+        rgba = resize_rgba(self.rgba, height, width)
+        cameras = [c.resize(width, height) for c in self.cameras]
+        return SampleViews(rgba.contiguous(), cameras, list(self.names))
 
     @staticmethod
     def concat(parts: list[SampleViews]) -> SampleViews:

@@ -49,14 +49,6 @@ def to_image_tensor(image: Image.Image | np.ndarray | torch.Tensor) -> torch.Ten
     return tensor.float().clamp(0.0, 1.0)
 
 
-def resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear (antialiased) resize of ``(B, C, H, W)`` to ``size = (height, width)``;
-    edges map to edges (the convention of :meth:`Camera.crop_and_resize`)."""
-    if tuple(images.shape[-2:]) == tuple(size):
-        return images
-    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
-
-
 def clip_pixel_values(images: torch.Tensor, feature_extractor: object) -> torch.Tensor:
     """The CLIP input of square ``(B, 3, H, W)`` images: bicubic resize to the extractor's crop
     size (for a square image its resize + centre crop is this), then mean/std normalisation.

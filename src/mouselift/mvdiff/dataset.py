@@ -23,12 +23,11 @@ from ..cameras.rig import Rig
 from ..data.layout import read_split
 from ..data.sample import load_sample_views
 from ..errors import DatasetError
-from ..images import BACKGROUNDS, composite
+from ..images import BACKGROUNDS, composite, resize
 from ..train.sampling import EpochSampler as EpochSampler  # the engine's, re-exported
 from ..train.sampling import mix_seeds as _mix
 from ..train.sampling import step_generator as step_generator
 from .camera_embedding import relative_pose_features
-from .conditioning import resize
 
 
 class MultiViewDataset(Dataset):
@@ -76,7 +75,7 @@ class MultiViewDataset(Dataset):
         folder = self.root / self.samples[index]
         views = load_sample_views(folder)
         views = views.subset(self._view_order(views.names, folder))
-        rgba = resize(views.rgba.permute(0, 3, 1, 2), (self.rig.height, self.rig.width))
+        rgba = resize(views.rgba.permute(0, 3, 1, 2), self.rig.height, self.rig.width)
         return rgba, relative_pose_features(views.cameras)
 
     def __getitem__(self, index: int) -> dict[str, Any]:

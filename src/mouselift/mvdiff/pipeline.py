@@ -39,7 +39,7 @@ from ..cameras.rig import (
     load_rig,
 )
 from ..errors import MouseliftError, WeightsError
-from ..images import background_tensor, chw_to_uint8, composite, image_grid
+from ..images import background_tensor, chw_to_uint8, composite, image_grid, resize
 from .attention import set_multiview_attention
 from .camera_embedding import (
     CameraEmbedding,
@@ -60,7 +60,6 @@ from .components import (
 from .conditioning import (
     clip_image_embeds,
     decode_latents,
-    resize,
     to_image_tensor,
     unclip_class_labels,
     vae_latents,
@@ -286,7 +285,7 @@ class MultiViewDiffusionPipeline:
                     f"{rig.width}×{rig.height}: give a crop of that aspect ratio centred on the "
                     "mouse (as `mouselift prepare` makes)")
             out.append(resize(composite(image[None], bg, channels_last=False),
-                              (rig.height, rig.width)))
+                              rig.height, rig.width))
         return torch.cat(out)
 
     @torch.no_grad()

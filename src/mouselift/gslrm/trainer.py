@@ -1,0 +1,190 @@
+"""Training Stage 2 (GS-LRM) on the shared engine (:mod:`mouselift.train`).
+
+A step: the inputs of each object (its own per-frame cameras) → the model's Gaussians → rendered
+(differentiably: gsplat on CUDA, our rasteriser on the CPU) into the object's target cameras over
+its background → :func:`~mouselift.gslrm.losses.stage2_loss` (MSE, optional perceptual / SSIM /
+LPIPS, optionally masked, FaceLift's L2 warm-up). AdamW with FaceLift's groups (weight decay on
+≥ 2-D weights only). Validation: PSNR and SSIM (also on the mouse only) of the validation samples
+with a fixed choice of inputs, and a grid of renders over targets. A checkpoint's payload is
+``model/`` (:func:`~mouselift.gslrm.checkpoints.save_gslrm`: EMA weights, config, rig).
+
+Launch: ``mouselift train gslrm …`` on one device, or ``accelerate launch [--multi_gpu …] -m
+mouselift train gslrm …``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..data.dataset_rig import resolve_rig
+from ..data.layout import read_split
+from ..errors import ConfigError
+from ..images import chw_to_uint8, image_grid
+from ..metrics import load_lpips
+from ..metrics.image import masked_psnr, psnr, ssim
+from ..splat.render import render
+from ..train import Run, Stage, TrainResult, Validation, train_stage, weight_decay_groups
+from .checkpoints import load_facelift_checkpoint, load_gslrm, save_gslrm
+from .config import load_gslrm_config
+from .data import GSLRMDataset, collate_gslrm
+from .losses import load_perceptual_loss, stage2_loss
+from .model import GSLRM, GSLRMOutput
+from .train_config import TrainGSLRMConfig
+
+MODEL_DIR = "model"
+#: Alpha above which a target pixel counts as the mouse in the masked validation metrics.
+MASK_THRESHOLD = 0.5
+
+
+def render_targets(out: GSLRMOutput, K: torch.Tensor, c2w: torch.Tensor,
+                   background: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``(B, V, 3, H, W)`` renders of each object's Gaussians into its ``V`` cameras
+    (``K (B, V, 3, 3)``, ``c2w (B, V, 4, 4)``) over its ``background (B, 3)``."""
+    renders = []
+    for b in range(len(out)):
+        gaussians = out.gaussians(b, validate=False)
+        w2c = torch.linalg.inv(c2w[b].float())
+        rgb = render(gaussians, Ks=K[b].float(), w2cs=w2c, width=width, height=height,
+                     background=background[b].float()).rgb
+        renders.append(rgb.permute(0, 3, 1, 2))
+    return torch.stack(renders)
+
+
+def _predict(model: torch.nn.Module, batch: dict[str, Any]) -> GSLRMOutput:
+    return model(batch["input_images"], batch["input_K"], batch["input_c2w"])
+
+
+class GSLRMStage(Stage):
+    """Stage 2 for the training engine (see the module docstring)."""
+
+    name = "gslrm"
+    payload_dirs = (MODEL_DIR,)
+    collate_fn = staticmethod(collate_gslrm)
+
+    def __init__(self, config: TrainGSLRMConfig) -> None:
+        if config.dataset is None:
+            raise ConfigError("no dataset: give --dataset (a prepared dataset folder)")
+        super().__init__(config)
+        self.config: TrainGSLRMConfig = config
+        self.dataset_dir = Path(config.dataset).absolute()
+
+    # --- models --------------------------------------------------------------------------
+    def build(self, run: Run) -> torch.nn.Module:
+        config, device = self.config, run.device
+        self.device = device
+        if run.resume_from is not None:
+            model, self.rig = load_gslrm(run.resume_from / MODEL_DIR, device=device)
+        else:
+            model = self._initial_model(device)
+            self.rig = resolve_rig(config.rig, dataset=self.dataset_dir,
+                                   reference_view=config.reference_view, split=config.train_split)
+        if config.gradient_checkpointing is not None:
+            model.config = model.config.model_copy(
+                update={"gradient_checkpointing": config.gradient_checkpointing})
+        self.model_config = model.config
+        self.perceptual = None
+        if config.losses.perceptual > 0:
+            if config.perceptual_weights is None:
+                raise ConfigError("losses.perceptual > 0 needs --set perceptual_weights=FILE "
+                                  "(VGG19 weights; FaceLift's GS-LRM .pt holds them)")
+            self.perceptual = load_perceptual_loss(config.perceptual_weights, device=device)
+        self.lpips = None
+        if config.losses.lpips > 0 or config.vgg_weights or config.lpips_weights:
+            self.lpips = load_lpips(config.vgg_weights, config.lpips_weights)
+            if hasattr(self.lpips, "to"):
+                self.lpips = self.lpips.to(device)
+        self.val_dataset = None
+        if config.validation_samples and read_split(self.dataset_dir, config.val_split,
+                                                    missing_ok=True):
+            val_data = config.data.model_copy(update={"input_selection": "fixed",
+                                                      "background": "white"})
+            self.val_dataset = GSLRMDataset(self.dataset_dir, config.val_split, val_data,
+                                            seed=config.seed)
+        self.model = model.to(device).train()
+        return self.model
+
+    def _initial_model(self, device: torch.device) -> GSLRM:
+        """FaceLift's .pt (architecture: ``init``, default ``facelift``), our folder, or a
+        random model of the ``init`` preset seeded by ``seed``."""
+        config = self.config
+        if config.checkpoint is not None:
+            path = Path(config.checkpoint)
+            if path.is_file():
+                return load_facelift_checkpoint(path, load_gslrm_config(config.init or
+                                                                        "facelift"),
+                                                device=device)
+            model, _ = load_gslrm(path, device=device)
+            return model
+        torch.manual_seed(config.seed)
+        return GSLRM(load_gslrm_config(config.init or "tiny")).to(device)
+
+    def parameter_groups(self, model: torch.nn.Module) -> list[dict[str, Any]]:
+        return weight_decay_groups(model.named_parameters(), self.config.weight_decay)
+
+    def train_dataset(self) -> Dataset:
+        return GSLRMDataset(self.dataset_dir, self.config.train_split, self.config.data,
+                            seed=self.config.seed)
+
+    # --- one micro-batch ---------------------------------------------------------------------
+    def loss(self, model: torch.nn.Module, batch: dict[str, Any], generator: torch.Generator
+             ) -> torch.Tensor:
+        batch = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v
+                 for k, v in batch.items()}
+        out = _predict(model, batch)
+        target = batch["target_images"]
+        renders = render_targets(out, batch["target_K"], batch["target_c2w"],
+                                 batch["background"], target.shape[-2], target.shape[-1])
+        total, _ = stage2_loss(renders, target, batch["target_alpha"], self.config.losses,
+                               self.step, perceptual=self.perceptual, lpips=self.lpips)
+        return total
+
+    # --- validation and export -------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self, step: int, images: bool) -> Validation | None:
+        if self.val_dataset is None:
+            return None
+        self.model.eval()
+        count = min(self.config.validation_samples, len(self.val_dataset))
+        values: dict[str, list[float]] = {"psnr": [], "psnr_masked": [], "ssim": []}
+        rows: list[list[np.ndarray | None]] = []
+        for i in range(count):
+            batch = collate_gslrm([self.val_dataset[i]])
+            batch = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v
+                     for k, v in batch.items()}
+            out = _predict(self.model, batch)
+            target = batch["target_images"]
+            rendered = render_targets(out, batch["target_K"], batch["target_c2w"],
+                                      batch["background"], target.shape[-2], target.shape[-1])
+            x, y = rendered[0].clamp(0, 1).float(), target[0].float()
+            mask = batch["target_alpha"][0, :, 0] > MASK_THRESHOLD
+            values["psnr"].append(float(psnr(x, y).mean()))
+            values["psnr_masked"].append(float(masked_psnr(x, y, mask).mean()))
+            values["ssim"].append(float(ssim(x, y).mean()))
+            if images:
+                rows += [list(chw_to_uint8(x.cpu())), list(chw_to_uint8(y.cpu()))]
+        self.model.train()
+        metrics = {k: float(np.mean(v)) for k, v in values.items()}
+        return Validation(metrics, np.asarray(image_grid(rows)) if rows else None)
+
+    def export(self, folder: Path) -> None:
+        save_gslrm(self.model, folder / MODEL_DIR, self.rig)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {"rig": self.rig.summary(), "rig_fingerprint": self.rig.fingerprint(),
+                "model": self.model_config.model_dump()}
+
+
+def train_gslrm(config: TrainGSLRMConfig, *, resume: str | None = None,
+                progress: bool = True) -> TrainResult:
+    """Train Stage 2 as ``config`` says; ``resume="latest"`` (or a checkpoint path) continues a
+    run in ``config.output_dir``. Checkpoints are in ``<output_dir>/checkpoints/`` with the
+    model in ``checkpoint-NNNNNN/model/``."""
+    return train_stage(GSLRMStage(config), resume=resume, progress=progress)
+
+
+__all__ = ["GSLRMStage", "render_targets", "train_gslrm"]
