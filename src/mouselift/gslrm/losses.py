@@ -75,7 +75,7 @@ from ..config import StrictModel
 from ..errors import ConfigError, WeightsError
 from ..metrics.image import masked_ssim, ssim
 from ..metrics.lpips import LPIPS, LPIPSUnavailable, unit_normalize
-from ..metrics.vgg import check_vgg_state_dict, split_vgg_keys, vgg_layers
+from ..metrics.vgg import check_vgg_state_dict, split_vgg_keys, vgg_features, vgg_layers
 from ..metrics.weights_io import SAFETENSORS_SUFFIX, TORCH_SUFFIXES, first_of, read_state_dict
 
 #: FaceLift's weights of the image term and the five feature terms (``utils_losses.py``).
@@ -217,18 +217,7 @@ class PerceptualLoss(nn.Module):
         table = vgg_layers("vgg19")
         by_name = {layer.name: layer for layer in table}
         self.taps = tuple(by_name[name].index for name in PERCEPTUAL_LAYERS)
-        modules: list[nn.Module] = []
-        for layer in table[: max(self.taps) + 1]:
-            if layer.kind == "conv":
-                conv = nn.Conv2d(layer.in_channels, layer.channels, 3, padding=1)
-                nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-                nn.init.zeros_(conv.bias)
-                modules.append(conv)
-            elif layer.kind == "relu":
-                modules.append(nn.ReLU())
-            else:
-                modules.append(nn.AvgPool2d(kernel_size=2, stride=2))
-        self.features = nn.Sequential(*modules)
+        self.features = vgg_features("vgg19", max(self.taps), pool="avg")
         self.register_buffer("mean", torch.tensor(VGG_MEAN_255).view(1, 3, 1, 1),
                              persistent=False)
         self.requires_grad_(False)

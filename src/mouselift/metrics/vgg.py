@@ -156,6 +156,25 @@ def validated_vgg_state_dict(
     return check_vgg_state_dict(features, arch, source)
 
 
+def vgg_features(arch: VGGArch, last: int, *, pool: Literal["max", "avg"] = "max"
+                 ) -> nn.Sequential:
+    """torchvision's ``vgg16/19().features`` up to index ``last`` (inclusive), with randomly
+    initialised convolutions (load weights into it; keys match torchvision's ``features.N``) and
+    ``pool`` pooling (torchvision: max; FaceLift's perceptual loss: average)."""
+    modules: list[nn.Module] = []
+    for layer in vgg_layers(arch)[: last + 1]:
+        if layer.kind == "conv":
+            conv = nn.Conv2d(layer.in_channels, layer.channels, 3, padding=1)
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+            modules.append(conv)
+        elif layer.kind == "relu":
+            modules.append(nn.ReLU(inplace=False))
+        else:
+            modules.append(nn.MaxPool2d(2, 2) if pool == "max" else nn.AvgPool2d(2, 2))
+    return nn.Sequential(*modules)
+
+
 class VGGFeatures(nn.Module):
     """VGG16/VGG19 convolutional features at named layers (see the module docstring).
 
@@ -192,18 +211,7 @@ class VGGFeatures(nn.Module):
         self.layers = tuple(layers)
         self.input_norm = input_norm
         self._indices = [by_name[name].index for name in self.layers]
-        modules: list[nn.Module] = []
-        for layer in table[: max(self._indices) + 1]:
-            if layer.kind == "conv":
-                conv = nn.Conv2d(layer.in_channels, layer.channels, 3, padding=1)
-                nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-                nn.init.zeros_(conv.bias)
-                modules.append(conv)
-            elif layer.kind == "relu":
-                modules.append(nn.ReLU(inplace=False))
-            else:
-                modules.append(nn.MaxPool2d(2, 2))
-        self.features = nn.Sequential(*modules)
+        self.features = vgg_features(arch, max(self._indices))
         if input_norm == "imagenet":
             shift, scale = IMAGENET_MEAN, IMAGENET_STD
         elif input_norm == "lpips":
