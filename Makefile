@@ -27,6 +27,7 @@ bench: install
 	$(BIN)/python bench/prepare.py
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/mvdiff.py
+	$(BIN)/python bench/gslrm.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis
