@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from cli_testutils import one_line_error, run_cli
 
 

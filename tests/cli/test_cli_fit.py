@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cli_testutils import one_line_error, run_cli
 from PIL import Image
 
+from cli_testutils import one_line_error, run_cli
 from mouselift.cli.main import main
 from mouselift.data.video import probe_video
 

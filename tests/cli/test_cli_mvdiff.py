@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from cli_testutils import one_line_error, run_cli
 
 
