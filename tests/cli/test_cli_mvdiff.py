@@ -90,7 +90,7 @@ def test_embeds_from_facelift_file(capsys, tiny_pipeline_dir, tmp_path):
     torch.save({"embeds": embeds}, tmp_path / "dict.pt")
     (tmp_path / "evil.pt").write_bytes(b"cos\nsystem\n(S'echo hi'\ntR.")
     for name, message in (("wide.pt", "768"), ("four.pt", "expected (6, 77, width)"),
-                          ("dict.pt", "holds a dict"), ("evil.pt", "not a torch tensor file"),
+                          ("dict.pt", "holds a dict"), ("evil.pt", "weights-only PyTorch file"),
                           ("missing.pt", "not found")):
         code, _, err = run_cli(capsys, "embeds", "--pipeline", str(pipeline), "--rig",
                                "facelift", "--resolution", "64", "--from-file",

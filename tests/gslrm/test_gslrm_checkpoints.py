@@ -78,7 +78,7 @@ def test_wrong_facelift_files_are_one_line_errors(tmp_path):
         load_facelift_checkpoint(_facelift_file(tmp_path, _model()), load_gslrm_config(
             "tiny", {"depth": 1}))
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(WeightsError, match="not a readable torch checkpoint"):
+    with pytest.raises(WeightsError, match="as a weights-only PyTorch file"):
         load_facelift_checkpoint(tmp_path / "junk.pt", config)
     torch.save([1, 2], tmp_path / "list.pt")
     with pytest.raises(WeightsError, match="'model' state dict"):

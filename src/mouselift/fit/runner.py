@@ -68,23 +68,26 @@ class FitResult:
             f"fit {m['sample']} → {self.out_dir}",
             f"  {m['steps']} steps in {m['seconds']:.1f} s, {m['num_gaussians']} Gaussians "
             f"(from {m['initial_gaussians']})",
-            f"  training views ({tr['num_views']}): PSNR {tr['psnr']:.2f} dB "
-            f"(mouse {tr['psnr_masked']:.2f} dB), SSIM {tr['ssim']:.4f}",
+            format_view_metrics("training", tr),
         ]
         held = m["held_out"]
         if held is not None:
             lpips = "" if held["lpips"] is None else f", LPIPS {held['lpips']:.4f}"
-            lines.append(
-                f"  held-out views ({held['num_views']}, {held['source']}): PSNR "
-                f"{held['psnr']:.2f} dB (mouse {held['psnr_masked']:.2f} dB), "
-                f"SSIM {held['ssim']:.4f}{lpips}"
-            )
+            lines.append(format_view_metrics("held-out", held, held["source"]) + lpips)
         else:
             lines.append("  held-out views: none")
         if m.get("lpips_unavailable"):
             lines.append(f"  LPIPS unavailable: {m['lpips_unavailable']}")
         lines.append(f"  wrote {PLY_NAME}, {VIDEO_NAME}, {GRID_NAME}, {METRICS_NAME}")
         return "\n".join(lines)
+
+
+def format_view_metrics(label: str, part: dict[str, Any], source: str | None = None) -> str:
+    """``"  <label> views (N[, source]): PSNR … dB (mouse … dB), SSIM …"`` of :func:`evaluate`'s
+    summary."""
+    what = f"{part['num_views']}" + (f", {source}" if source else "")
+    return (f"  {label} views ({what}): PSNR {part['psnr']:.2f} dB (mouse "
+            f"{part['psnr_masked']:.2f} dB), SSIM {part['ssim']:.4f}")
 
 
 def evaluate(

@@ -30,7 +30,7 @@ from .. import __version__
 from ..config import StrictModel
 from ..data.sample import EVAL_DIR, SampleViews, has_eval_views, load_sample_views
 from ..devices import resolve_device
-from ..fit.runner import evaluate
+from ..fit.runner import evaluate, format_view_metrics
 from ..gslrm.checkpoints import load_gslrm
 from ..gslrm.model import GSLRM
 from ..images import WHITE, composite, to_uint8
@@ -80,11 +80,8 @@ class ReconstructResult:
                  f"  {m['num_gaussians']} Gaussians kept of {m['num_predicted']} "
                  f"({m['seconds']['model']:.2f} s model, {m['device']})"]
         for key in ("held_out", "inputs"):
-            part = m.get(key)
-            if part:
-                lines.append(f"  {key.replace('_', '-')} views ({part['num_views']}): PSNR "
-                             f"{part['psnr']:.2f} dB (mouse {part['psnr_masked']:.2f} dB), "
-                             f"SSIM {part['ssim']:.4f}")
+            if m.get(key):
+                lines.append(format_view_metrics(key.replace("_", "-"), m[key]))
         lines.append(f"  wrote {PLY_NAME}, {VIDEO_NAME}, {GRID_NAME}, {METRICS_NAME}")
         return "\n".join(lines)
 

@@ -29,6 +29,7 @@ from .. import __version__
 from ..atomic import atomic_dir
 from ..cameras.rig import RIG_DIR, Rig, RigError, facelift_rig, load_rig, require_same_rig
 from ..errors import WeightsError
+from ..metrics.weights_io import load_torch_file
 from .config import GSLRMConfig, load_gslrm_config
 from .model import GSLRM
 
@@ -43,13 +44,7 @@ FACELIFT_EXTRA_PREFIX = "loss_calculator."
 def read_facelift_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The model tensors of FaceLift's GS-LRM checkpoint (``["model"]``, VGG tensors dropped)."""
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: GS-LRM checkpoint not found")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise WeightsError(f"{path}: not a readable torch checkpoint ({reason})") from None
+    data = load_torch_file(path, "GS-LRM checkpoint")
     state = data.get("model", data) if isinstance(data, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                               for v in state.values()):

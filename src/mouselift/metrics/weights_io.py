@@ -28,6 +28,20 @@ def first_of(keys: list[str]) -> str:
     return f"{keys[0]!r}" + (f" (+{len(keys) - 1} more)" if len(keys) > 1 else "")
 
 
+def load_torch_file(path: str | Path, what: str = "weights") -> object:
+    """``torch.load(path, weights_only=True)`` on the CPU (no code from the file runs); a
+    missing or unreadable file is a one-line :class:`WeightsError` naming ``what``."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{what} file not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(
+            f"cannot read {what} {path} as a weights-only PyTorch file: {_first_line(exc)}"
+        ) from exc
+
+
 def read_state_dict(path: str | Path, what: str = "weights") -> dict[str, torch.Tensor]:
     """Tensors of the weights file ``path`` on the CPU, keys as stored.
 
@@ -51,12 +65,7 @@ def read_state_dict(path: str | Path, what: str = "weights") -> dict[str, torch.
                 f"cannot read {what} {path} as safetensors: {_first_line(exc)}"
             ) from exc
     elif suffix in TORCH_SUFFIXES:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise WeightsError(
-                f"cannot read {what} {path} as a weights-only PyTorch file: {_first_line(exc)}"
-            ) from exc
+        obj = load_torch_file(path, what)
     else:
         raise WeightsError(
             f"{path}: unsupported {what} file extension {path.suffix!r} "

@@ -20,6 +20,7 @@ import torch
 
 from ..cameras.rig import RIG_DIR, Rig, RigError
 from ..errors import WeightsError
+from ..metrics.weights_io import load_torch_file
 from .pipeline import MultiViewDiffusionPipeline
 
 
@@ -47,13 +48,7 @@ def read_embeddings_file(path: str | os.PathLike, rig: Rig) -> torch.Tensor:
     """``(V, L, D)`` float32 embeddings from a ``torch.save`` file holding one tensor (FaceLift's
     ``clr_embeds.pt``), loaded with ``weights_only=True`` (no code from the file runs)."""
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: embeddings file not found")
-    try:
-        tensor = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{path}: not a torch tensor file ({reason[:160]})") from None
+    tensor = load_torch_file(path, "prompt embeddings")
     if not isinstance(tensor, torch.Tensor):
         raise WeightsError(f"{path}: holds a {type(tensor).__name__}, expected one tensor "
                            f"({rig.num_views}, 77, width)")
