@@ -161,4 +161,4 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match=r"\(B, V, 3, H, W\)"):
         model(images[0], K, c2w)
     with pytest.raises(ValueError, match="multiple of the patch size"):
-        model(images[..., :60, :60], K, c2w)
+        model(images[..., :62, :62], K, c2w)
