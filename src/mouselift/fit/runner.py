@@ -105,7 +105,7 @@ def evaluate(
     with torch.no_grad():
         for k, cam in enumerate(views.cameras):
             rgb = render(gaussians, cam, white).rgb[0].clamp(0, 1).cpu().double()
-            target = composite(views.rgba[k].double(), torch.tensor(WHITE, dtype=torch.float64))
+            target = composite(views.rgba[k].double(), WHITE)
             mask = views.rgba[k, ..., 3] > MASK_METRIC_THRESHOLD
             metrics = compute_metrics(rgb, target, mask=mask, lpips=lpips)
             per_view.append({"view": views.names[k], **metrics})
@@ -203,7 +203,7 @@ def fit_sample(
     metrics["densify"] = [vars(s) for s in result.densify]
     metrics["config"] = config.model_dump()
 
-    targets = to_uint8(composite(grid_views.rgba, torch.tensor(WHITE)))
+    targets = to_uint8(composite(grid_views.rgba, WHITE))
     radius = float(np.mean([np.linalg.norm(c.center) for c in views.cameras]))
     write_splat_outputs(out_dir, gaussians, renders=grid_renders, targets=targets,
                         metrics=metrics, progress=progress, turntable=TurntableSettings(

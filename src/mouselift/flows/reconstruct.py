@@ -92,7 +92,7 @@ def predict_gaussians(model: GSLRM, views: SampleViews, *, device: torch.device
     white, resized to the model's resolution when needed."""
     size = model.config.image_size
     views = views.resized(size)
-    rgb = composite(views.rgba, torch.tensor(WHITE)).permute(0, 3, 1, 2).to(device)
+    rgb = composite(views.rgba, WHITE).permute(0, 3, 1, 2).to(device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     with torch.no_grad(), autocast:
         out = model.reconstruct(rgb, views.cameras)
@@ -139,7 +139,7 @@ def reconstruct(views_dir: str | os.PathLike, out_dir: str | os.PathLike,
         grid_views = SampleViews.concat([views, held_out])
         grid_renders = np.concatenate([input_renders, held_renders])
     radius = float(np.mean([np.linalg.norm(c.center) for c in views.cameras]))
-    targets = to_uint8(composite(grid_views.rgba, torch.tensor(WHITE)))
+    targets = to_uint8(composite(grid_views.rgba, WHITE))
     write_splat_outputs(out_dir, gaussians, renders=grid_renders, targets=targets,
                         metrics=metrics, progress=progress, turntable=TurntableSettings(
                             radius=radius, frames=turntable_frames, size=turntable_size))

@@ -68,12 +68,12 @@ import torch
 from pydantic import Field, model_validator
 from torch.utils.data import Dataset
 
-from ..cameras import Camera
 from ..config import StrictModel
 from ..data.layout import EVAL_DIR, read_split
 from ..data.sample import SampleError, SampleViews, has_eval_views, load_sample_views
 from ..errors import DatasetError
 from ..images import BACKGROUNDS, composite, resize
+from .model import cameras_to_tensors
 
 BackgroundChoice = Literal["white", "black", "grey", "random"]
 
@@ -136,13 +136,6 @@ def choose_views(config: GSLRMDataConfig, num_rig_views: int,
     else:
         targets = order[vi:vi + config.num_target_views]
     return ViewChoice(inputs, targets)
-
-
-def _camera_tensors(cameras: Sequence[Camera]) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(c2w (V, 4, 4), K (V, 3, 3))`` float32, computed in float64."""
-    c2w = torch.from_numpy(np.stack([c.c2w for c in cameras])).float()
-    k = torch.from_numpy(np.stack([np.array(c.K) for c in cameras])).float()
-    return c2w, k
 
 
 class GSLRMDataset(Dataset):
@@ -239,7 +232,7 @@ class GSLRMDataset(Dataset):
             alpha = resize(alpha.contiguous(), height, width).clamp(0.0, 1.0)
             cams = [c if c.size == (width, height) else c.resize(width, height)
                     for c in sub.cameras]
-            c2w, k = _camera_tensors(cams)
+            k, c2w = cameras_to_tensors(cams)
             return rgb, alpha, c2w, k
 
         in_rgb, _, in_c2w, in_k = views(rig, choice.inputs)

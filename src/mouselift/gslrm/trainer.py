@@ -55,6 +55,10 @@ def render_targets(out: GSLRMOutput, K: torch.Tensor, c2w: torch.Tensor,
     return torch.stack(renders)
 
 
+def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
 def _predict(model: torch.nn.Module, batch: dict[str, Any]) -> GSLRMOutput:
     return model(batch["input_images"], batch["input_K"], batch["input_c2w"])
 
@@ -133,8 +137,7 @@ class GSLRMStage(Stage):
     # --- one micro-batch ---------------------------------------------------------------------
     def loss(self, model: torch.nn.Module, batch: dict[str, Any], generator: torch.Generator
              ) -> torch.Tensor:
-        batch = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v
-                 for k, v in batch.items()}
+        batch = _to_device(batch, self.device)
         out = _predict(model, batch)
         target = batch["target_images"]
         renders = render_targets(out, batch["target_K"], batch["target_c2w"],
@@ -153,9 +156,7 @@ class GSLRMStage(Stage):
         values: dict[str, list[float]] = {"psnr": [], "psnr_masked": [], "ssim": []}
         rows: list[list[np.ndarray | None]] = []
         for i in range(count):
-            batch = collate_gslrm([self.val_dataset[i]])
-            batch = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v
-                     for k, v in batch.items()}
+            batch = _to_device(collate_gslrm([self.val_dataset[i]]), self.device)
             out = _predict(self.model, batch)
             target = batch["target_images"]
             rendered = render_targets(out, batch["target_K"], batch["target_c2w"],

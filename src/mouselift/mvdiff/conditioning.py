@@ -24,11 +24,6 @@ import torch.nn.functional as F
 from diffusers.models.embeddings import get_timestep_embedding
 from PIL import Image
 
-from ..images import background_tensor
-
-#: FaceLift's background (renders, validation, sampling default)
-WHITE = background_tensor("white")
-
 
 def to_image_tensor(image: Image.Image | np.ndarray | torch.Tensor) -> torch.Tensor:
     """One image as ``(C, H, W)`` float in [0, 1], C = 3 or 4. Arrays/tensors may be HWC or CHW;

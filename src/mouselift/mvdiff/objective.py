@@ -31,9 +31,8 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from diffusers.training_utils import compute_snr
 
-from ..images import composite
+from ..images import WHITE, composite
 from .conditioning import (
-    WHITE,
     clip_image_embeds,
     drop_conditions,
     unclip_class_labels,

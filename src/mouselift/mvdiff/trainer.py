@@ -29,12 +29,11 @@ from ..cameras.rig import Rig
 from ..data.dataset_rig import resolve_rig
 from ..data.layout import read_split
 from ..errors import ConfigError
-from ..images import chw_to_uint8, composite, image_grid
+from ..images import WHITE, chw_to_uint8, composite, image_grid
 from ..train import Run, Stage, TrainResult, Validation, train_stage
 from . import checkpoints as ckpt
 from .attention import set_multiview_attention
 from .camera_embedding import CameraEmbedding, time_embed_dim
-from .conditioning import WHITE
 from .config import load_architecture
 from .dataset import MultiViewDataset
 from .objective import diffusion_loss, evaluate_loss
