@@ -13,7 +13,7 @@ import typer
 
 from .. import __version__
 from ..errors import MouseliftError
-from . import demo, embeds, fit, prepare, reconstruct, synth, train, turntable
+from . import demo, embeds, fit, prepare, reconstruct, synth, train, turntable, view
 
 app = typer.Typer(
     name="mouselift",
@@ -37,6 +37,7 @@ app.command("turntable", no_args_is_help=True, epilog=turntable.EPILOG)(turntabl
 app.command("embeds", no_args_is_help=True, epilog=embeds.EPILOG)(embeds.embeds)
 app.command("reconstruct", no_args_is_help=True, epilog=reconstruct.EPILOG)(
     reconstruct.reconstruct)
+app.command("view", no_args_is_help=True, epilog=view.EPILOG)(view.view)
 
 train_app = typer.Typer(
     name="train",
