@@ -217,6 +217,35 @@ def test_masked_mse_matches_hand_computation():
     assert float(grown) == pytest.approx(block.mean(), rel=1e-5)
 
 
+def test_alpha_loss_compares_rendered_opacity_with_the_mask_everywhere():
+    render, target, alpha = _batch(5)
+    gen = torch.Generator().manual_seed(6)
+    rendered_alpha = torch.rand(alpha.shape, generator=gen)
+    cfg = GSLRMLossConfig(perceptual=0.0, alpha=0.3)
+    total, parts = stage2_loss(render, target, alpha, cfg, 0, render_alpha=rendered_alpha)
+    a, ra = alpha.double().numpy(), rendered_alpha.double().numpy()
+    want_alpha = ((ra - a) ** 2).mean()
+    assert float(parts["alpha"]) == pytest.approx(want_alpha, rel=1e-5)
+    want = float(F.mse_loss(render, target)) + 0.3 * want_alpha
+    assert float(total) == pytest.approx(want, rel=1e-5)
+    # masking the colour losses does not mask the alpha term (background pixels count there)
+    _, parts_m = stage2_loss(render, target, alpha, cfg.model_copy(update={"masked": True}),
+                             0, render_alpha=rendered_alpha)
+    assert float(parts_m["alpha"]) == pytest.approx(want_alpha, rel=1e-5)
+    # gradient reaches the rendered opacity, zero where it equals the mask
+    ra_t = alpha.clone().requires_grad_(True)
+    stage2_loss(render, target, alpha, cfg, 0, render_alpha=ra_t)[0].backward()
+    assert float(ra_t.grad.abs().max()) == 0.0
+    # FaceLift's default has no such term; asking for it without the renders' alpha is an error
+    assert GSLRMLossConfig().alpha == 0.0
+    assert "alpha" not in stage2_loss(render, target, alpha, GSLRMLossConfig(perceptual=0.0),
+                                      0)[1]
+    with pytest.raises(ValueError, match="render_alpha"):
+        stage2_loss(render, target, alpha, cfg, 0)
+    with pytest.raises(ValueError, match="target alpha"):
+        stage2_loss(render, target, None, cfg, 0, render_alpha=rendered_alpha)
+
+
 def test_l2_warmup_switches_perceptual_and_lpips_off(weight_files):
     render, target, alpha = _batch(3)
     perceptual = load_perceptual_loss(weight_files["facelift"])

@@ -105,6 +105,9 @@ class GSLRMLossConfig(StrictModel):
                               "loss (needs VGG19 weights)")
     ssim: float = Field(0.0, ge=0.0, description="weight of 1 − SSIM")
     lpips: float = Field(0.0, ge=0.0, description="weight of LPIPS-VGG (needs LPIPS weights)")
+    alpha: float = Field(0.0, ge=0.0, description="weight of the MSE between the rendered "
+                         "opacity and the target mask, over all pixels (not FaceLift's: 0 "
+                         "there); lets a model trained from scratch clear its initial fog")
     masked: bool = Field(False, description="average every loss over mouse pixels only "
                          "(mask = target alpha)")
     mask_dilation: int = Field(0, ge=0, description="grow the mask by this many pixels first")
@@ -116,7 +119,7 @@ def loss_weights(config: GSLRMLossConfig, step: int) -> dict[str, float]:
     """The weights in effect at ``step`` (the L2 warm-up applied)."""
     warm = step < config.l2_warmup_steps
     return {"mse": config.mse, "perceptual": 0.0 if warm else config.perceptual,
-            "ssim": config.ssim, "lpips": 0.0 if warm else config.lpips}
+            "ssim": config.ssim, "lpips": 0.0 if warm else config.lpips, "alpha": config.alpha}
 
 
 # ------------------------------------------------------------------------------- mask helpers
@@ -378,11 +381,14 @@ def stage2_loss(render: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor 
                 config: GSLRMLossConfig, step: int,
                 perceptual: PerceptualLoss | None = None,
                 lpips: LPIPS | LPIPSUnavailable | None = None,
+                render_alpha: torch.Tensor | None = None,
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The weighted Stage-2 loss of renders against targets, ``(B, V, 3, H, W)`` in [0, 1].
 
-    ``alpha`` ``(B, V, 1, H, W)``: the target masks (needed only when ``config.masked``);
-    ``step`` the optimizer step (the L2 warm-up). Returns ``(total, parts)``: ``parts`` holds
+    ``alpha`` ``(B, V, 1, H, W)``: the target masks (needed when ``config.masked`` or
+    ``config.alpha``); ``render_alpha`` (same shape): the renders' accumulated opacity (needed
+    when ``config.alpha``); ``step`` the optimizer step (the L2 warm-up). Returns
+    ``(total, parts)``: ``parts`` holds
     the unweighted, detached value of every loss that counts at this step plus ``mse`` and
     ``psnr`` (of the — masked — MSE) always. A term with a positive weight whose network is
     missing is a :class:`ConfigError`."""
@@ -392,11 +398,13 @@ def stage2_loss(render: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor 
     x = render.flatten(0, 1)
     y = target.flatten(0, 1).to(x.dtype)
     mask = None
-    if config.masked:
+    alpha_shape = (*render.shape[:2], 1, *render.shape[3:])
+    if config.masked or config.alpha > 0.0:
         if alpha is None:
-            raise ValueError("masked Stage-2 losses need the target alpha")
-        if alpha.shape != (*render.shape[:2], 1, *render.shape[3:]):
+            raise ValueError("masked Stage-2 losses and the alpha loss need the target alpha")
+        if alpha.shape != alpha_shape:
             raise ValueError(f"alpha must be (B, V, 1, H, W), got {tuple(alpha.shape)}")
+    if config.masked:
         mask = dilate_mask(alpha.flatten(0, 1).to(x.dtype), config.mask_dilation)
     weights = loss_weights(config, step)
 
@@ -423,6 +431,14 @@ def stage2_loss(render: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor 
         value = lpips_loss(lpips, x, y, mask).to(x.dtype)
         total = total + weights["lpips"] * value
         parts["lpips"] = value.detach()
+    if weights["alpha"] > 0.0:
+        if render_alpha is None or render_alpha.shape != alpha_shape:
+            got = None if render_alpha is None else tuple(render_alpha.shape)
+            raise ValueError(f"the alpha loss needs render_alpha (B, V, 1, H, W), got {got}")
+        value = F.mse_loss(render_alpha.flatten(0, 1).to(x.dtype),
+                           alpha.flatten(0, 1).to(x.dtype))
+        total = total + weights["alpha"] * value
+        parts["alpha"] = value.detach()
     return total, parts
 
 

@@ -42,17 +42,20 @@ MASK_THRESHOLD = 0.5
 
 
 def render_targets(out: GSLRMOutput, K: torch.Tensor, c2w: torch.Tensor,
-                   background: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """``(B, V, 3, H, W)`` renders of each object's Gaussians into its ``V`` cameras
-    (``K (B, V, 3, 3)``, ``c2w (B, V, 4, 4)``) over its ``background (B, 3)``."""
-    renders = []
+                   background: torch.Tensor, height: int, width: int
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Renders of each object's Gaussians into its ``V`` cameras (``K (B, V, 3, 3)``,
+    ``c2w (B, V, 4, 4)``) over its ``background (B, 3)``: ``rgb (B, V, 3, H, W)`` and the
+    accumulated opacity ``alpha (B, V, 1, H, W)``."""
+    rgbs, alphas = [], []
     for b in range(len(out)):
         gaussians = out.gaussians(b, validate=False)
         w2c = torch.linalg.inv(c2w[b].float())
-        rgb = render(gaussians, Ks=K[b].float(), w2cs=w2c, width=width, height=height,
-                     background=background[b].float()).rgb
-        renders.append(rgb.permute(0, 3, 1, 2))
-    return torch.stack(renders)
+        rendered = render(gaussians, Ks=K[b].float(), w2cs=w2c, width=width, height=height,
+                          background=background[b].float())
+        rgbs.append(rendered.rgb.permute(0, 3, 1, 2))
+        alphas.append(rendered.alpha.permute(0, 3, 1, 2))
+    return torch.stack(rgbs), torch.stack(alphas)
 
 
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
@@ -85,7 +88,9 @@ class GSLRMStage(Stage):
             model, self.rig = load_gslrm(run.resume_from / MODEL_DIR, device=device)
         else:
             model = self._initial_model(device)
+            # the cameras of the views the model takes: at its resolution (as Stage 1's rig)
             self.rig = resolve_rig(config.rig, dataset=self.dataset_dir,
+                                   resolution=model.config.image_size,
                                    reference_view=config.reference_view, split=config.train_split)
         if config.gradient_checkpointing is not None:
             model.config = model.config.model_copy(
@@ -140,10 +145,12 @@ class GSLRMStage(Stage):
         batch = _to_device(batch, self.device)
         out = _predict(model, batch)
         target = batch["target_images"]
-        renders = render_targets(out, batch["target_K"], batch["target_c2w"],
-                                 batch["background"], target.shape[-2], target.shape[-1])
+        renders, render_alpha = render_targets(out, batch["target_K"], batch["target_c2w"],
+                                               batch["background"], target.shape[-2],
+                                               target.shape[-1])
         total, _ = stage2_loss(renders, target, batch["target_alpha"], self.config.losses,
-                               self.step, perceptual=self.perceptual, lpips=self.lpips)
+                               self.step, perceptual=self.perceptual, lpips=self.lpips,
+                               render_alpha=render_alpha)
         return total
 
     # --- validation and export -------------------------------------------------------------
@@ -159,8 +166,9 @@ class GSLRMStage(Stage):
             batch = _to_device(collate_gslrm([self.val_dataset[i]]), self.device)
             out = _predict(self.model, batch)
             target = batch["target_images"]
-            rendered = render_targets(out, batch["target_K"], batch["target_c2w"],
-                                      batch["background"], target.shape[-2], target.shape[-1])
+            rendered, _ = render_targets(out, batch["target_K"], batch["target_c2w"],
+                                         batch["background"], target.shape[-2],
+                                         target.shape[-1])
             x, y = rendered[0].clamp(0, 1).float(), target[0].float()
             mask = batch["target_alpha"][0, :, 0] > MASK_THRESHOLD
             values["psnr"].append(float(psnr(x, y).mean()))
