@@ -1,4 +1,5 @@
-"""The demo flow end to end (small settings): synth → prepare → tiny Stage 1 → sampled views."""
+"""The demo flow end to end (small settings): synth → prepare → tiny Stage 1 → sampled views →
+tiny Stage 2 → infer on a held-out frame → eval (fit, Stage 2, Stage 1, end to end)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from mouselift.flows.demo import DEMO_MARKER, claim_demo_folder, run_demo
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_reruns_in_its_own_folder(tmp_path):
     out = tmp_path / "demo"
-    result = run_demo(out, frames=12, progress=False)
+    result = run_demo(out, frames=12, progress=False, gslrm_steps=2, eval_samples=1)
     assert (out / DEMO_MARKER).is_file()
     samples = sorted(result.dataset_dir.glob("sample_*"))
     assert len(samples) >= 8
@@ -27,6 +28,18 @@ def test_demo_runs_end_to_end_and_reruns_in_its_own_folder(tmp_path):
     checkpoints = sorted((result.mvdiff_run / "checkpoints").glob("checkpoint-*"))
     assert checkpoints and (checkpoints[-1] / "pipeline" / "rig" / "rig.json").is_file()
     assert "objective on val samples" in result.report
+    # stage 2, infer on a held-out frame, eval with the fit as the reference
+    assert (result.gslrm_run / "checkpoints" / "checkpoint-000002" / "model").is_dir()
+    for name in ("input.png", "multiview.png", "gaussians.ply", "turntable.mp4", "report.json"):
+        assert (result.infer_dir / name).is_file(), name
+    report = json.loads((result.infer_dir / "report.json").read_text())
+    assert report["cameras"] == "frame"
+    evaluated = json.loads((result.eval_dir / "eval.json").read_text())
+    assert set(evaluated["means"]) == {"fit", "stage2", "stage1", "end_to_end"}
+    for name in ("fit", "stage2", "end_to_end"):
+        assert evaluated["means"][name]["geometry"]["chamfer_mm"] > 0
+    assert "per-scene fit (reference)" in result.report
+    assert f"mouselift view {result.infer_dir}" in result.report
     assert "mouselift demo finished" in result.report
     # a second run may clear the folder: it is the demo's own
     (out / "stale.txt").write_text("old")

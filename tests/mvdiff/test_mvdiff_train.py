@@ -13,9 +13,10 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from mouselift.cameras.rig import facelift_rig
+from mouselift.data.sample import SampleError
 from mouselift.mvdiff import MultiViewDiffusionPipeline, load_train_config, train_mvdiff
 from mouselift.mvdiff.checkpoints import CheckpointError, list_checkpoints, resolve_resume
-from mouselift.mvdiff.dataset import DatasetError, MultiViewDataset
+from mouselift.mvdiff.dataset import MultiViewDataset
 from mouselift.mvdiff.objective import evaluate_loss
 
 QUIET = {"log_with": "none", "validation_samples": 0}
@@ -154,7 +155,7 @@ def test_dataset_augments_colours_not_geometry(mouse_dataset, tmp_path):
     assert (item["targets"][:, 0][inside] - rgba[:, 0][inside]).abs().mean() > 0.05
     again = augmented[0]
     assert torch.equal(again["targets"], item["targets"])  # a function of (seed, epoch, index)
-    with pytest.raises(DatasetError, match="rig view 'front' is not among"):
+    with pytest.raises(SampleError, match="view 'front' is not among its images"):
         MultiViewDataset(mouse_dataset, "train", facelift_rig(64))
 
 

@@ -7,7 +7,9 @@ its last column is the camera centre in world units.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -108,6 +110,20 @@ class Similarity:
         """Move ``centre`` to the origin, then scale about it; axes (and so Z-up) are kept."""
         c = np.asarray(centre, dtype=np.float64).reshape(3)
         return cls(scale=float(scale), translation=-float(scale) * c)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Similarity:
+        """From ``{"scale", "rotation" (3×3 nested lists), "translation" (3)}`` (the form a
+        prepared sample's ``sample.json`` stores); raises ``ValueError``/``KeyError``/``TypeError``
+        for a malformed one."""
+        return cls(scale=float(data["scale"]),
+                   rotation=np.asarray(data["rotation"], dtype=np.float64).reshape(3, 3),
+                   translation=np.asarray(data["translation"], dtype=np.float64).reshape(3))
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"scale", "rotation", "translation"}`` as JSON-ready floats and lists."""
+        return {"scale": float(self.scale), "rotation": self.rotation.tolist(),
+                "translation": self.translation.tolist()}
 
     def apply(self, points: np.ndarray) -> np.ndarray:
         """Transform world points of shape (..., 3)."""

@@ -25,7 +25,7 @@ def demo(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Synthesise a recording, prepare a dataset, train a tiny Stage-1 model on it, sample views."""
+    """Synthesise a recording, prepare a dataset, train tiny models of both stages, infer one held-out frame, evaluate."""
     from ..flows.demo import run_demo
 
     result = run_demo(out_dir, frames=frames, progress=not quiet)

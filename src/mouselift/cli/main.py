@@ -13,7 +13,8 @@ import typer
 
 from .. import __version__
 from ..errors import MouseliftError
-from . import demo, embeds, fit, prepare, reconstruct, synth, train, turntable, view
+from . import demo, embeds, fit, infer, prepare, reconstruct, synth, train, turntable, view
+from . import eval as eval_cli
 
 app = typer.Typer(
     name="mouselift",
@@ -38,6 +39,8 @@ app.command("embeds", no_args_is_help=True, epilog=embeds.EPILOG)(embeds.embeds)
 app.command("reconstruct", no_args_is_help=True, epilog=reconstruct.EPILOG)(
     reconstruct.reconstruct)
 app.command("view", no_args_is_help=True, epilog=view.EPILOG)(view.view)
+app.command("infer", no_args_is_help=True, epilog=infer.EPILOG)(infer.infer)
+app.command("eval", no_args_is_help=True, epilog=eval_cli.EPILOG)(eval_cli.eval_command)
 
 train_app = typer.Typer(
     name="train",

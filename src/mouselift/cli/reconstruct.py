@@ -43,12 +43,8 @@ def reconstruct(
     from ..flows.reconstruct import SplatFilters
     from ..flows.reconstruct import reconstruct as run
 
-    if no_filters:
-        filters = SplatFilters(min_opacity=None, max_scale=None, box=None, corner_floaters=None)
-    else:
-        filters = SplatFilters(min_opacity=min_opacity, max_scale=max_scale)
-        if no_box:
-            filters = filters.model_copy(update={"box": None})
+    filters = SplatFilters.from_options(min_opacity=min_opacity, max_scale=max_scale,
+                                        no_box=no_box, no_filters=no_filters)
     result = run(views, out_dir, gslrm, filters=filters, device=device, vgg_weights=vgg_weights,
                  lpips_weights=lpips_weights, turntable_frames=turntable_frames,
                  progress=not quiet)

@@ -68,6 +68,20 @@ class FrameSet:
     masks: list[np.ndarray]
 
 
+@dataclass(frozen=True)
+class CameraFrame:
+    """One camera's data for one frame (:meth:`Recording.camera_frames`).
+
+    ``index``: 0-based source frame; ``image`` uint8 (H, W, 3) RGB and ``mask`` uint8 (H, W) of
+    that camera; ``masks``: every camera's mask (rig order) when asked for, else ``None``.
+    """
+
+    index: int
+    image: np.ndarray
+    mask: np.ndarray
+    masks: list[np.ndarray] | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class Recording:
     """An opened, validated recording; create with :meth:`open`.
@@ -223,6 +237,54 @@ class Recording:
                 return iter(())
         return self._lockstep(first, last, wanted_set, expected, images)
 
+    def camera_frames(self, camera: int, wanted: Iterable[int], *, all_masks: bool = False
+                      ) -> Iterator[CameraFrame]:
+        """Yield a :class:`CameraFrame` of camera ``camera`` for each of the ``wanted`` frames
+        (in increasing order), decoding only that camera's video and mask (one seek each), or,
+        with ``all_masks``, every camera's mask too (to locate the mouse from all views).
+        Arguments are checked here; decoding starts on the first ``next()``."""
+        try:
+            self._check_camera(camera)
+        except IndexError as exc:
+            raise RecordingError(f"{self.root}: {exc}") from None
+        frames = sorted({operator.index(i) for i in wanted})
+        if not frames:
+            return iter(())
+        self._check_range(frames[0], frames[-1] + 1)
+        return self._camera_lockstep(camera, frames, all_masks)
+
+    def _camera_lockstep(self, camera: int, frames: list[int], all_masks: bool
+                         ) -> Iterator[CameraFrame]:
+        first, last = frames[0], frames[-1] + 1
+        wanted = set(frames)
+        readers = [VideoReader(self.video_path(camera), start=first, stop=last)]
+        if not all_masks:
+            readers.append(VideoReader(self.mask_path(camera), start=first, stop=last,
+                                       pixel_format="gray"))
+        streams = [reader.frames(wanted=wanted) for reader in readers]
+        masks = self.frames(wanted=frames, images=False) if all_masks else None
+        try:
+            for index in frames:
+                arrays = []
+                for reader, stream in zip(readers, streams, strict=True):
+                    got = next(stream, None)
+                    if got is None or got[0] != index:
+                        raise RecordingError(f"{reader.path}: frame {index} could not be "
+                                             "decoded (video shorter than expected?)")
+                    arrays.append(got[1])
+                if masks is not None:
+                    frameset = next(masks)
+                    yield CameraFrame(index, arrays[0], frameset.masks[camera], frameset.masks)
+                else:
+                    yield CameraFrame(index, arrays[0], arrays[1])
+        finally:
+            for stream in streams:
+                stream.close()
+            for reader in readers:
+                reader.close()
+            if masks is not None and hasattr(masks, "close"):
+                masks.close()
+
     def _check_range(self, start: int, stop: int | None) -> tuple[int, int]:
         try:
             first = operator.index(start)
@@ -374,6 +436,7 @@ __all__ = [
     "CALIBRATION_FILE",
     "MASK_DIR",
     "VIDEO_DIR",
+    "CameraFrame",
     "FrameSet",
     "Recording",
     "recording_summary",

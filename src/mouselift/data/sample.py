@@ -11,15 +11,16 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..cameras import Camera, read_opencv_cameras
+from ..cameras import Camera, Similarity, read_opencv_cameras
 from ..errors import MouseliftError
 from ..images import resize_rgba
-from .layout import CAMERAS_FILE, EVAL_DIR
+from .layout import CAMERAS_FILE, EVAL_DIR, RECORD_FILE
 
 
 class SampleError(MouseliftError):
@@ -52,6 +53,21 @@ class SampleViews:
         return SampleViews(
             self.rgba[indices], [self.cameras[i] for i in indices], [self.names[i] for i in indices]
         )
+
+    @property
+    def view_names(self) -> list[str]:
+        """The views' names as rigs name them: the image file stems (``"cam_003"``)."""
+        return [Path(n).stem for n in self.names]
+
+    def in_order(self, view_names: list[str], where: object = "the sample") -> SampleViews:
+        """The views named ``view_names`` (image stems, e.g. a rig's ``names``), in that order;
+        a one-line :class:`SampleError` naming the first one ``where`` lacks."""
+        stems = self.view_names
+        missing = [name for name in view_names if name not in stems]
+        if missing:
+            raise SampleError(f"{where}: view {missing[0]!r} is not among its images "
+                              f"({', '.join(stems)})")
+        return self.subset([stems.index(name) for name in view_names])
 
     def resized(self, width: int, height: int | None = None) -> SampleViews:
         """The views resampled to ``width × height`` (default square): antialiased bilinear
@@ -124,11 +140,39 @@ def has_eval_views(sample_dir: str | os.PathLike) -> bool:
     return (Path(sample_dir) / EVAL_DIR / CAMERAS_FILE).is_file()
 
 
+def load_sample_record(sample_dir: str | os.PathLike) -> dict[str, Any]:
+    """The sample's record, ``sample.json`` (written by ``mouselift prepare``: ``frame`` — the
+    source frame index —, ``similarity``, ``centre_mm``, …; see
+    :mod:`mouselift.data.prepare.samples`). One-line :class:`SampleError` when missing or
+    unreadable."""
+    path = Path(sample_dir) / RECORD_FILE
+    if not path.is_file():
+        raise SampleError(f"{path}: not found (not a sample prepared by mouselift prepare?)")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SampleError(f"{path}: unreadable ({exc.__class__.__name__})") from None
+    if not isinstance(record, dict):
+        raise SampleError(f"{path}: not a JSON object")
+    return record
+
+
+def record_similarity(record: dict[str, Any], source: object = RECORD_FILE) -> Similarity:
+    """The similarity a sample record stores: **world mm → the sample's normalised world**,
+    ``X' = s R X + t`` (``.inverse()`` maps the sample's Gaussians back to mm)."""
+    try:
+        return Similarity.from_dict(record["similarity"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SampleError(f"{source}: no valid 'similarity' ({exc})") from None
+
+
 __all__ = [
     "CAMERAS_FILE",
     "EVAL_DIR",
     "SampleError",
     "SampleViews",
     "has_eval_views",
+    "load_sample_record",
     "load_sample_views",
+    "record_similarity",
 ]

@@ -101,15 +101,28 @@ def evaluate(
     ["lpips_unavailable"], "per_view": [{"view", ...}]}, renders uint8 (V, H, W, 3))``.
     """
     white = torch.tensor(WHITE, dtype=gaussians.dtype, device=gaussians.device)
-    per_view, renders = [], []
     with torch.no_grad():
-        for k, cam in enumerate(views.cameras):
-            rgb = render(gaussians, cam, white).rgb[0].clamp(0, 1).cpu().double()
-            target = composite(views.rgba[k].double(), WHITE)
-            mask = views.rgba[k, ..., 3] > MASK_METRIC_THRESHOLD
-            metrics = compute_metrics(rgb, target, mask=mask, lpips=lpips)
-            per_view.append({"view": views.names[k], **metrics})
-            renders.append(to_uint8(rgb))
+        renders = [render(gaussians, cam, white).rgb[0].clamp(0, 1).cpu().double()
+                   for cam in views.cameras]
+    return score_views(renders, views, lpips), np.stack([to_uint8(rgb) for rgb in renders])
+
+
+def score_views(
+    predictions: torch.Tensor | list[torch.Tensor],
+    views: SampleViews,
+    lpips: LPIPS | LPIPSUnavailable | None = None,
+) -> dict[str, Any]:
+    """:func:`evaluate`'s summary of ``predictions`` (V, H, W, 3) RGB in [0, 1] (renders, or
+    generated views) against ``views`` (same size) composited on white; masked metrics over
+    target alpha > :data:`MASK_METRIC_THRESHOLD`."""
+    if len(predictions) != len(views):
+        raise ValueError(f"{len(predictions)} predictions for {len(views)} views")
+    per_view = []
+    for k, pred in enumerate(predictions):
+        target = composite(views.rgba[k].double(), WHITE)
+        mask = views.rgba[k, ..., 3] > MASK_METRIC_THRESHOLD
+        metrics = compute_metrics(pred.detach().cpu().double(), target, mask=mask, lpips=lpips)
+        per_view.append({"view": views.names[k], **metrics})
     summary: dict[str, Any] = {"num_views": len(views)}
     for key in ("psnr", "ssim", "psnr_masked", "ssim_masked", "lpips"):
         values = [v[key] for v in per_view if v.get(key) is not None]
@@ -117,7 +130,7 @@ def evaluate(
     if per_view and "lpips_unavailable" in per_view[0]:
         summary["lpips_unavailable"] = per_view[0]["lpips_unavailable"]
     summary["per_view"] = per_view
-    return summary, np.stack(renders)
+    return summary
 
 
 def split_views(
@@ -221,5 +234,6 @@ __all__ = [
     "FitResult",
     "evaluate",
     "fit_sample",
+    "score_views",
     "split_views",
 ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from ..data.sample import EVAL_DIR, SampleViews, has_eval_views, load_sample_vie
 from ..devices import resolve_device
 from ..fit.runner import evaluate, format_view_metrics
 from ..gslrm.checkpoints import load_gslrm
-from ..gslrm.model import GSLRM
+from ..gslrm.model import GSLRM, cameras_to_tensors
 from ..images import WHITE, composite, to_uint8
 from ..metrics import load_lpips
 from ..splat import Gaussians
@@ -56,6 +57,16 @@ class SplatFilters(StrictModel):
         (-0.91, -0.91, -1.0), (0.91, 0.91, 1.0))
     corner_floaters: float | None = Field(0.6, gt=0, description="drop Gaussians with |x|, |y| "
                                           "and −z all beyond this (FaceLift's floater filter)")
+
+    @classmethod
+    def from_options(cls, *, min_opacity: float | None, max_scale: float | None,
+                     no_box: bool = False, no_filters: bool = False) -> SplatFilters:
+        """The filters the command-line options ask for (``--min-opacity``, ``--max-scale``,
+        ``--no-box``, ``--no-filters``)."""
+        if no_filters:
+            return cls(min_opacity=None, max_scale=None, box=None, corner_floaters=None)
+        filters = cls(min_opacity=min_opacity, max_scale=max_scale)
+        return filters.model_copy(update={"box": None}) if no_box else filters
 
     def apply(self, gaussians: Gaussians) -> Gaussians:
         keep = gaussians.prune_mask(self.min_opacity, self.max_scale,
@@ -90,13 +101,23 @@ def predict_gaussians(model: GSLRM, views: SampleViews, *, device: torch.device
                       ) -> Gaussians:
     """The model's Gaussians (unfiltered, float32 on ``device``) of ``views`` composited on
     white, resized to the model's resolution when needed."""
+    return predict_gaussians_batch(model, [views], device=device)[0]
+
+
+def predict_gaussians_batch(model: GSLRM, objects: Sequence[SampleViews], *,
+                            device: torch.device) -> list[Gaussians]:
+    """:func:`predict_gaussians` of several objects (each with its own cameras, all with the
+    same number of views) in one forward pass of ``B = len(objects)``."""
     size = model.config.image_size
-    views = views.resized(size)
-    rgb = composite(views.rgba, WHITE).permute(0, 3, 1, 2).to(device)
+    resized = [views.resized(size) for views in objects]
+    rgb = torch.stack([composite(v.rgba, WHITE).permute(0, 3, 1, 2) for v in resized])
+    tensors = [cameras_to_tensors(v.cameras) for v in resized]
+    K = torch.stack([k for k, _ in tensors]).to(device)
+    c2w = torch.stack([c for _, c in tensors]).to(device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     with torch.no_grad(), autocast:
-        out = model.reconstruct(rgb, views.cameras)
-    return out.gaussians(0)
+        out = model(rgb.to(device), K, c2w)
+    return out.all_gaussians()
 
 
 def reconstruct(views_dir: str | os.PathLike, out_dir: str | os.PathLike,
@@ -146,4 +167,5 @@ def reconstruct(views_dir: str | os.PathLike, out_dir: str | os.PathLike,
     return ReconstructResult(out_dir, gaussians, metrics)
 
 
-__all__ = ["ReconstructResult", "SplatFilters", "predict_gaussians", "reconstruct"]
+__all__ = ["ReconstructResult", "SplatFilters", "predict_gaussians", "predict_gaussians_batch",
+           "reconstruct"]

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from ..cameras.rig import Rig
 from ..data.layout import read_split
-from ..data.sample import load_sample_views
+from ..data.sample import SampleViews, load_sample_views
 from ..errors import DatasetError
 from ..images import BACKGROUNDS, composite, resize
 from ..train.sampling import EpochSampler as EpochSampler  # the engine's, re-exported
@@ -57,24 +57,20 @@ class MultiViewDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def _view_order(self, names: list[str], where: Path) -> list[int]:
-        """Indices of the rig's views among a sample's image paths (``images/cam_000.png``)."""
-        stems = [Path(n).stem for n in names]
-        missing = [name for name in self.rig.names if name not in stems]
-        if missing:
-            raise DatasetError(f"{where}: rig view {missing[0]!r} is not among the sample's "
-                               f"images ({', '.join(stems)}); build the rig from this dataset")
-        return [stems.index(name) for name in self.rig.names]
+    def _in_rig_order(self, views: SampleViews, where: Path) -> SampleViews:
+        """The sample's views of the rig's cameras, in rig order (a one-line error naming a
+        rig view the sample lacks)."""
+        return views.in_order(list(self.rig.names),
+                              where=f"{where} (build the rig from this dataset)")
 
     def _check(self, sample: str) -> None:
-        views = load_sample_views(self.root / sample)
-        self._view_order(views.names, self.root / sample)
+        self._in_rig_order(load_sample_views(self.root / sample), self.root / sample)
 
     def load_views(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(rgba (V, 4, H, W) at the rig's resolution, poses (V, 12))`` of sample ``index``."""
         folder = self.root / self.samples[index]
         views = load_sample_views(folder)
-        views = views.subset(self._view_order(views.names, folder))
+        views = self._in_rig_order(views, folder)
         rgba = resize(views.rgba.permute(0, 3, 1, 2), self.rig.height, self.rig.width)
         return rgba, relative_pose_features(views.cameras)
 

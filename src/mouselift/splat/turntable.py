@@ -48,6 +48,7 @@ __all__ = [
     "render_views",
     "turntable_cameras",
     "write_grid",
+    "write_sequence_turntable",
     "write_turntable",
 ]
 
@@ -181,6 +182,59 @@ def write_turntable(
         with torch.no_grad():
             for cam in tqdm(cameras, disable=not progress, desc="turntable", unit="frame"):
                 writer.write(to_uint8(render(gaussians, cam, bg).rgb[0]))
+    except BaseException:
+        writer.close(commit=False)
+        raise
+    writer.close()
+    return Path(path)
+
+
+def write_sequence_turntable(
+    frames: Sequence[Gaussians | str | os.PathLike],
+    path: str | os.PathLike,
+    *,
+    orbit_frames: int = 120,
+    fps: float = 30.0,
+    radius: float = FACELIFT_RADIUS,
+    elevation_deg: float = 20.0,
+    size: int | tuple[int, int] = 256,
+    frame_radius: float | None = None,
+    background: Sequence[float] = WHITE,
+    device: str | torch.device = "cpu",
+    crf: int = 18,
+    progress: bool = False,
+) -> Path:
+    """One camera orbiting a *sequence* of Gaussians (one set per video frame, e.g. per-frame
+    PLYs of ``mouselift infer --video``): video frame ``i`` shows ``frames[i]`` from the orbit's
+    camera ``i mod orbit_frames`` (a full turn every ``orbit_frames`` frames). The field of view
+    is fixed for the whole video: ``frame_radius`` (default: the first frame's
+    :func:`framing_radius`) fills the shorter side. Paths are read one at a time
+    (:func:`mouselift.splat.read_ply`). Written atomically as an H.264 MP4; returns ``path``."""
+    from .ply import read_ply
+
+    if not frames:
+        raise ValueError("a sequence turntable needs at least one frame")
+    width, height = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    if width % 2 or height % 2:
+        raise ValueError(f"turntable size must be even (H.264), got {width}×{height}")
+
+    def load(item: Gaussians | str | os.PathLike) -> Gaussians:
+        return (item if isinstance(item, Gaussians) else read_ply(item)).to(device)
+
+    first = load(frames[0])
+    reach = frame_radius or framing_radius(first)
+    cameras = turntable_cameras(orbit_frames, radius=radius, elevation_deg=elevation_deg,
+                                size=(width, height), fov_deg=None, frame_radius=reach)
+    writer = VideoWriter(path, fps=fps, width=width, height=height, crf=crf)
+    try:
+        with torch.no_grad():
+            for i in tqdm(range(len(frames)), disable=not progress, desc="sequence turntable",
+                          unit="frame"):
+                gaussians = first if i == 0 else load(frames[i])
+                bg = torch.tensor(tuple(background), dtype=gaussians.dtype,
+                                  device=gaussians.device)
+                image = render(gaussians, cameras[i % orbit_frames], bg).rgb[0]
+                writer.write(to_uint8(image))
     except BaseException:
         writer.close(commit=False)
         raise

@@ -10,8 +10,9 @@ Output folder ``OUT``::
     OUT/skipped/frame_{frame:06d}.json            frames where the mouse could not be located
     OUT/prepare_config.yaml, OUT/summary.json     config used; dataset-wide summary
 
-See :mod:`.pipeline` for the order of work, :mod:`.triangulate`, :mod:`.crops`,
-:mod:`.normalize` and :mod:`.split` for the geometry and the split.
+See :mod:`.runner` for the order of work, :mod:`.locate` (shared with ``infer``),
+:mod:`.triangulate`, :mod:`.crops`, :mod:`.normalize` and :mod:`.split` for the geometry and the
+split, :mod:`.framing` for what inference reads back from a dataset.
 """
 
 from ...lazy import lazy_exports
@@ -22,8 +23,13 @@ _EXPORTS = {
     "PrepareConfig": ".config",
     "PrepareSummary": ".runner",
     "SplitPlan": ".split",
+    "FrameLocation": ".locate",
+    "TrainingFraming": ".framing",
     "Triangulation": ".triangulate",
     "crop_geometry": ".crops",
+    "frame_cameras": ".locate",
+    "locate_frame": ".locate",
+    "locate_from_one_view": ".locate",
     "frame_similarity": ".normalize",
     "mask_stats": ".triangulate",
     "parse_frames": ".config",
@@ -39,13 +45,18 @@ __getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "CropGeometry",
+    "FrameLocation",
     "MaskStats",
     "PrepareConfig",
     "PrepareSummary",
     "SplitPlan",
+    "TrainingFraming",
     "Triangulation",
     "crop_geometry",
+    "frame_cameras",
     "frame_similarity",
+    "locate_frame",
+    "locate_from_one_view",
     "mask_stats",
     "parse_frames",
     "parse_shard",

@@ -115,6 +115,47 @@ def crop_geometry(camera: Camera, centre: np.ndarray, radius: float, size: int) 
     f = size / (2.0 * rho)
     mid = (size - 1) / 2.0
     k_out = np.array([[f, 0.0, mid - f * xc], [0.0, f, mid - f * yc], [0.0, 0.0, 1.0]])
+    centre_px = camera.project(np.asarray(centre, dtype=np.float64).reshape(1, 3))[0]
+    return _geometry(camera, k_out, size, centre_px)
+
+
+def square_crop_geometry(camera: Camera, centre_px: np.ndarray, half_px: float,
+                         size: int) -> CropGeometry:
+    """The crop of the square of half-side ``half_px`` (source pixels) centred on ``centre_px``
+    (OpenCV pixels) of ``camera``'s image, resampled to ``size``²: the 2D crop of an image whose
+    camera is unknown (``camera`` then only gives the image size, e.g. :func:`nominal_camera`).
+    ``centre_px`` lands on ``((S−1)/2, (S−1)/2)`` as in :func:`crop_geometry`."""
+    if not half_px > 0:
+        raise CropError(f"crop half-size must be positive, got {half_px}")
+    a = 2.0 * float(half_px) / size
+    mid = (size - 1) / 2.0
+    cx, cy = (float(v) for v in np.asarray(centre_px, dtype=np.float64).reshape(2))
+    source_of_output = np.array([[a, 0.0, cx - a * mid], [0.0, a, cy - a * mid], [0.0, 0.0, 1.0]])
+    k_out = np.linalg.inv(source_of_output) @ camera.K
+    return _geometry(camera, k_out, size, np.array([cx, cy]))
+
+
+def nominal_camera(width: int, height: int) -> Camera:
+    """A stand-in pinhole camera for an image from an unknown camera: identity pose, principal
+    point at the image centre, focal length ``max(width, height)`` (a ~53° field of view).
+    Only its image size matters to :func:`square_crop_geometry`."""
+    f = float(max(width, height))
+    K = np.array([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]])
+    return Camera(K=K, w2c=np.eye(4), width=width, height=height, name="unknown")
+
+
+def coverage_half_size(mask_area_px: float, coverage: float) -> float:
+    """Half-side (px) of the square crop in which a mask of ``mask_area_px`` pixels covers the
+    fraction ``coverage`` of the crop (prepare's ``mask_coverage``)."""
+    if not (mask_area_px > 0 and 0 < coverage <= 1):
+        raise CropError(f"cannot size a crop from mask area {mask_area_px} and coverage "
+                        f"{coverage}")
+    return 0.5 * float(np.sqrt(mask_area_px / coverage))
+
+
+def _geometry(camera: Camera, k_out: np.ndarray, size: int, centre_px: np.ndarray
+              ) -> CropGeometry:
+    """The :class:`CropGeometry` of the output camera ``k_out`` (same pose as ``camera``)."""
     m = camera.K @ np.linalg.inv(k_out)
     affine = m[:2, :]
     corners = np.array([[-0.5, -0.5], [size - 0.5, -0.5], [-0.5, size - 0.5], [size - 0.5] * 2])
@@ -127,7 +168,7 @@ def crop_geometry(camera: Camera, centre: np.ndarray, radius: float, size: int) 
         affine=affine,
         box=(float(x0), float(y0), float(x1), float(y1)),
         scale=float(np.sqrt(abs(np.linalg.det(affine[:, :2])))),
-        centre_px=camera.project(np.asarray(centre, dtype=np.float64).reshape(1, 3))[0],
+        centre_px=np.asarray(centre_px, dtype=np.float64),
         clipped=clipped,
     )
 
@@ -199,8 +240,11 @@ def save_png(rgba: np.ndarray, path, compress_level: int = 1) -> None:
 __all__ = [
     "CropError",
     "CropGeometry",
+    "coverage_half_size",
     "crop_geometry",
+    "nominal_camera",
     "resample_view",
     "save_png",
+    "square_crop_geometry",
     "tangent_cone_half_size",
 ]

@@ -45,18 +45,18 @@ from ...cameras import Camera
 from ...cameras.facelift import default_file_path, write_opencv_cameras
 from ..layout import CAMERAS_FILE, EVAL_DIR, IMAGES_DIR, RECORD_FILE, SKIPPED_DIR, sample_name
 from .config import PrepareConfig
-from .crops import CropError, CropGeometry, crop_geometry, resample_view, save_png
-from .hull import agreement, coarse_hull, hull_centroid
-from .normalize import frame_similarity
-from .triangulate import Triangulation, mask_stats, triangulate_robust
+from .crops import CropError, resample_view, save_png
+from .locate import (
+    FLAG_HULL_FALLBACK,
+    FrameCameras,
+    FrameLocation,
+    frame_cameras,
+    locate_frame,
+)
 
 TEMP_PREFIX = ".tmp_sample_"
 TEMP_RE = re.compile(r"^\.tmp_sample_(\d{6,})_")
 CROP_FAILED = "crop_failed"
-#: Radius of the visual hull's domain, as a fraction of ``radius_mm`` (see :mod:`.hull`).
-HULL_DOMAIN = 0.75
-#: Smallest fraction of the base hull that a further view's mask must hold to carve (see .hull).
-HULL_AGREEMENT = 0.35
 
 #: Per-view quality flags (also in the sample's ``flags`` as ``"cam_XXX:<flag>"``).
 FLAG_NO_MASK = "no_mask"  # mask too small to locate the mouse in this view
@@ -65,8 +65,6 @@ FLAG_CLIPPED_IN_SOURCE = "clipped_in_source"  # mask touches the source image bo
 FLAG_CLIPPED = "clipped"  # crop extends past the source image (transparent there)
 FLAG_TOUCHES_BORDER = "touches_border"  # mask touches the crop border (mouse may be cut)
 FLAG_MASK_DISAGREES = "mask_disagrees"  # valid mask left out of the visual hull (disagrees)
-#: Sample-level flag: the visual hull was unusable, the triangulated point was used instead.
-FLAG_HULL_FALLBACK = "hull_fallback"
 
 
 def skipped_path(out_dir: Path, frame: int) -> Path:
@@ -112,15 +110,8 @@ def process_frame(
 ) -> FrameOutcome:
     """Locate the mouse, crop, normalise and write the sample of ``frame`` (see module doc)."""
     out_dir = Path(out_dir)
-    stats = [mask_stats(m, config.mask_threshold) for m in masks]
-    tri = triangulate_robust(
-        cameras,
-        stats,
-        min_mask_fraction=config.min_mask_fraction,
-        inlier_px=config.inlier_px,
-        inlier_relative=config.inlier_relative,
-        min_views=config.min_views,
-    )
+    location = locate_frame(cameras, masks, config)
+    stats, tri = location.stats, location.tri
     views_info = [
         {
             "camera": cam.name,
@@ -131,19 +122,18 @@ def process_frame(
         }
         for k, (cam, s) in enumerate(zip(cameras, stats, strict=True))
     ]
-    if not tri.ok:
+    if location.centre is None:
         return _write_skip(out_dir, frame, tri.reason or "unknown", views_info)
-    centre, centre_flags, hull_voxels, hull_views = _refine_centre(tri, cameras, masks, config)
     try:
-        geometries = [crop_geometry(cam, centre, config.radius_mm, config.size) for cam in cameras]
+        framed = frame_cameras(cameras, location.centre, radius_mm=config.radius_mm,
+                               size=config.size, target_distance=config.target_distance)
     except CropError as exc:
         return _write_skip(out_dir, frame, CROP_FAILED, views_info, detail=str(exc))
     temporary = out_dir / f"{TEMP_PREFIX}{frame:06d}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     # a concurrent run (another shard) that wrote the same sample first wins
     with atomic_dir(out_dir / sample_name(frame), keep_existing=True,
                     temporary=temporary) as tmp:
-        _write_sample(tmp, _Located(frame, split, tri, centre, centre_flags, hull_voxels,
-                                    hull_views, geometries),
+        _write_sample(tmp, _Located(frame, split, location, framed),
                       images, masks, cameras, config, views_info, held_out)
     return FrameOutcome(frame, "written")
 
@@ -154,16 +144,12 @@ class _Located:
 
     frame: int
     split: str
-    tri: Triangulation
-    centre: np.ndarray
-    centre_flags: list[str]
-    hull_voxels: int | None
-    hull_views: Sequence[bool]
-    geometries: Sequence[CropGeometry]
+    location: FrameLocation
+    framed: FrameCameras
 
 
 def _view_flags(k: int, located: _Located, touches: bool, config: PrepareConfig) -> list[str]:
-    tri, geom = located.tri, located.geometries[k]
+    tri, geom = located.location.tri, located.framed.geometries[k]
     flags = []
     if not tri.valid[k]:
         flags.append(FLAG_NO_MASK)
@@ -171,7 +157,7 @@ def _view_flags(k: int, located: _Located, touches: bool, config: PrepareConfig)
         flags.append(FLAG_OUTLIER)
     if tri.clipped_in_source[k]:
         flags.append(FLAG_CLIPPED_IN_SOURCE)
-    if tri.valid[k] and config.centre_method == "hull" and not located.hull_views[k]:
+    if tri.valid[k] and config.centre_method == "hull" and not located.location.hull_views[k]:
         flags.append(FLAG_MASK_DISAGREES)
     if geom.clipped:
         flags.append(FLAG_CLIPPED)
@@ -184,11 +170,13 @@ def _write_sample(tmp: Path, located: _Located, images: Sequence[np.ndarray],
                   masks: Sequence[np.ndarray], cameras: Sequence[Camera], config: PrepareConfig,
                   views_info: list[dict[str, Any]], held_out: HeldOutViews | None) -> None:
     """Render the crops, write the cameras, the held-out views and the record into ``tmp``."""
-    tri, centre, geometries = located.tri, located.centre, located.geometries
-    sim = frame_similarity(cameras, centre, config.target_distance)
+    location = located.location
+    tri, centre = location.tri, location.centre
+    assert centre is not None
+    geometries, sim = located.framed.geometries, located.framed.similarity
     name = sample_name(located.frame)
     file_paths = [default_file_path(k) for k in range(len(cameras))]
-    written = [g.camera.transformed(sim) for g in geometries]
+    written = located.framed.cameras
     (tmp / IMAGES_DIR).mkdir(parents=True)
 
     def render(k: int) -> tuple[float, bool]:
@@ -208,7 +196,7 @@ def _write_sample(tmp: Path, located: _Located, images: Sequence[np.ndarray],
                 "centre_px": _round(geom.centre_px, 4),
                 "source_px_per_output_px": round(geom.scale, 5),
                 "triangulation_inlier": bool(tri.inliers[k]),
-                "hull_view": bool(located.hull_views[k]),
+                "hull_view": bool(location.hull_views[k]),
                 "mask_coverage": coverage,
                 "touches_border": touches,
                 "clipped": geom.clipped,
@@ -216,26 +204,20 @@ def _write_sample(tmp: Path, located: _Located, images: Sequence[np.ndarray],
                 "flags": view_flags,
             }
         )
-    centre_method = ("triangulation" if located.centre_flags or located.hull_voxels is None
-                     else "hull")
     record: dict[str, Any] = {
         "sample": name,
         "frame": int(located.frame),
         "split": located.split,
         "centre_mm": _round(centre, 4),
         "triangulated_mm": _round(tri.point, 4),
-        "centre_method": centre_method,
-        "hull_voxels": located.hull_voxels,
+        "centre_method": location.method,
+        "hull_voxels": location.hull_voxels,
         "scale": sim.scale,
-        "similarity": {
-            "scale": sim.scale,
-            "rotation": sim.rotation.tolist(),
-            "translation": sim.translation.tolist(),
-        },
+        "similarity": sim.to_dict(),
         "size": config.size,
         "num_views": len(cameras),
         "num_inliers": int(tri.inliers.sum()),
-        "flags": located.centre_flags + flags,
+        "flags": location.flags + flags,
         "views": views,
     }
     write_opencv_cameras(tmp / CAMERAS_FILE, written, sample_id=name,
@@ -263,9 +245,9 @@ def _write_held_out(
     held_out: HeldOutViews, centre: np.ndarray, sim, name: str, tmp: Path, config: PrepareConfig
 ) -> list[dict[str, Any]]:
     """Crop the held-out views around ``centre``, normalise with ``sim``, write ``tmp/eval/``."""
-    geometries = [
-        crop_geometry(cam, centre, config.radius_mm, config.size) for cam in held_out.cameras
-    ]
+    framed = frame_cameras(held_out.cameras, centre, radius_mm=config.radius_mm,
+                           size=config.size, similarity=sim)
+    geometries = framed.geometries
     file_paths = [default_file_path(k) for k in range(len(geometries))]
     (tmp / EVAL_DIR / IMAGES_DIR).mkdir(parents=True)
     info = []
@@ -285,7 +267,7 @@ def _write_held_out(
         )
     write_opencv_cameras(
         tmp / EVAL_DIR / CAMERAS_FILE,
-        [g.camera.transformed(sim) for g in geometries],
+        framed.cameras,
         sample_id=f"{name}/{EVAL_DIR}",
         file_paths=file_paths,
     )
@@ -304,45 +286,6 @@ def _render_view(
     return round(float(np.count_nonzero(alpha)) / alpha.size, 5), touches
 
 
-def _refine_centre(
-    tri, cameras: Sequence[Camera], masks: Sequence[np.ndarray], config: PrepareConfig
-) -> tuple[np.ndarray, list[str], int | None, np.ndarray]:
-    """The centre to crop around, sample-level flags, the hull's voxel count and which views
-    carved the hull (see :mod:`.hull` for the rules).
-
-    The hull lives in a sphere of ``HULL_DOMAIN · radius_mm`` about the triangulated point. A hull
-    that is empty, or whose centroid is more than half the crop radius from the triangulated
-    point, is not trusted: the triangulated point is used (flag ``hull_fallback``).
-    """
-    n = len(cameras)
-    if config.centre_method == "triangulation":
-        return tri.point, [], None, np.zeros(n, dtype=bool)
-    domain = HULL_DOMAIN * config.radius_mm
-    base = tri.valid & ~tri.outliers & ~tri.clipped_in_source
-    if base.sum() < 2:
-        base = tri.valid & ~tri.outliers
-    use = base.copy()
-    if base.sum() >= 2:
-        idx = np.flatnonzero(base)
-        coarse = coarse_hull(
-            [cameras[i] for i in idx], [masks[i] for i in idx], tri.point, domain,
-            config.hull_step_mm, config.mask_threshold, tri.clipped_in_source[idx],
-        )
-        for k in np.flatnonzero(tri.valid & ~base):
-            score = agreement(coarse, cameras[k], masks[k], config.mask_threshold)
-            use[k] = bool(score >= HULL_AGREEMENT)
-    idx = np.flatnonzero(use)
-    centre, voxels = (None, 0)
-    if len(idx) >= 2:
-        centre, voxels = hull_centroid(
-            [cameras[i] for i in idx], [masks[i] for i in idx], tri.point, domain,
-            config.hull_step_mm, config.mask_threshold, tri.clipped_in_source[idx],
-        )
-    if centre is None or np.linalg.norm(centre - tri.point) > 0.5 * config.radius_mm:
-        return tri.point, [FLAG_HULL_FALLBACK], voxels, use
-    return centre, [], voxels, use
-
-
 def _write_skip(
     out_dir: Path, frame: int, reason: str, views: list[dict], detail: str | None = None
 ) -> FrameOutcome:
@@ -358,6 +301,7 @@ def _write_skip(
 __all__ = [
     "FLAG_CLIPPED",
     "FLAG_CLIPPED_IN_SOURCE",
+    "FLAG_HULL_FALLBACK",
     "FLAG_MASK_DISAGREES",
     "FLAG_NO_MASK",
     "FLAG_OUTLIER",

@@ -77,6 +77,16 @@ class GroundTruth:
     def num_frames(self) -> int:
         return len(self.frame_indices)
 
+    def row_of(self, frame: int) -> int:
+        """The row of video frame ``frame`` (a prepared sample's ``frame``); a one-line
+        :class:`RecordingError` when the ground truth has no such frame."""
+        rows = np.flatnonzero(self.frame_indices == int(frame))
+        if len(rows) == 0:
+            held = (f"frames {int(self.frame_indices.min())}–{int(self.frame_indices.max())}"
+                    if len(self.frame_indices) else "no frames")
+            raise RecordingError(f"the ground truth has no frame {frame} ({held})")
+        return int(rows[0])
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in ARRAY_DOCS}
 

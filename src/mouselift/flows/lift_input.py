@@ -1,0 +1,262 @@
+"""The input of a lift: one image framed like the training data, and the cameras to use.
+
+:func:`frame_input` turns an image and its mask into the crop Stage 1 gets, with the same
+functions ``mouselift prepare`` uses (:mod:`mouselift.data.prepare.crops`,
+:mod:`mouselift.data.prepare.locate`):
+
+* **a calibrated camera** (a recording frame, or an image with a calibration file): the mouse is
+  located in 3D from that one view — the ray through its mask centroid meets the plane at the
+  body centre's usual height (:class:`~mouselift.data.prepare.framing.TrainingFraming`) — or,
+  with ``centre="all-views"`` on a recording frame, from every view's mask as ``prepare`` does.
+  The crop is ``prepare``'s: centred on the centre's projection, sized so a sphere of
+  ``radius_mm`` just fits. When the rig's views are cameras of that calibration (a mouse rig:
+  view names ``cam_XXX`` = the calibration's camera XXX, as ``prepare`` numbers them) and the
+  image comes from the rig's input camera (view 0), the **frame's cameras** are the rig's
+  cameras cropped about that centre and normalised by the frame's similarity — exactly the
+  cameras ``prepare`` would write for this frame. Otherwise the rig's average cameras are used
+  and the report says why.
+* **an unknown camera** (an RGBA image, or RGB with a mask): a square centred on the mask
+  centroid, sized so the mask covers the fraction of the crop it covers in the training data's
+  view-0 crops (median ``mask_coverage``; :data:`DEFAULT_COVERAGE` without a dataset); the rig's
+  average cameras.
+* ``crop="none"``: the image is already a crop in the training framing (e.g. a prepared sample's
+  ``cam_000.png``): only resized; the rig's average cameras.
+
+The crop is RGBA uint8 ``(S, S, 4)`` at the rig's resolution ``S``, alpha = the mask (pixels
+outside the source image are transparent). World units: mm for the recording's world, FaceLift's
+units (mean camera distance ``target_distance``) for the cameras returned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import cv2
+import numpy as np
+
+from ..cameras import Camera
+from ..cameras.rig import Rig
+from ..data.prepare.crops import (
+    CropError,
+    CropGeometry,
+    coverage_half_size,
+    crop_geometry,
+    nominal_camera,
+    resample_view,
+    square_crop_geometry,
+)
+from ..data.prepare.framing import TrainingFraming
+from ..data.prepare.locate import (
+    FrameLocation,
+    LocateError,
+    frame_cameras,
+    locate_frame,
+    locate_from_one_view,
+)
+from ..data.prepare.triangulate import mask_stats
+from ..errors import ConfigError
+
+#: Mask coverage of the input crop when no training dataset says (≈ prepare's default framing of
+#: a mouse: radius 60 mm; the synthetic mouse covers 0.09 of its view-0 crops).
+DEFAULT_COVERAGE = 0.1
+#: How a rig view names the calibration camera it was prepared from (``images/cam_003.png``).
+RIG_CAMERA_NAME = re.compile(r"^cam_(\d+)$")
+CROPS = ("auto", "none")
+CENTRES = ("one-view", "all-views")
+FRAME, RIG_AVERAGE = "frame", "rig average"
+
+
+@dataclass(frozen=True)
+class LiftInput:
+    """``rgba`` the crop (module docstring); ``cameras`` the frame's cameras in rig order (named
+    after the rig's views), or ``None`` for the rig's average; ``report`` what was done (crop,
+    localisation, cameras and why) for ``report.json``."""
+
+    rgba: np.ndarray
+    cameras: list[Camera] | None
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def camera_source(self) -> str:
+        return FRAME if self.cameras is not None else RIG_AVERAGE
+
+
+def rig_camera_indices(rig: Rig) -> list[int] | None:
+    """The calibration camera of each rig view (``cam_003`` → 3), or ``None`` when a view is not
+    named so (e.g. FaceLift's rig)."""
+    indices = []
+    for name in rig.names:
+        match = RIG_CAMERA_NAME.match(name)
+        if match is None:
+            return None
+        indices.append(int(match.group(1)))
+    return indices
+
+
+def _round(values: Any, digits: int = 3) -> list[float]:
+    return np.round(np.asarray(values, dtype=np.float64), digits).tolist()
+
+
+def _square_size(rig: Rig) -> int:
+    if rig.width != rig.height:
+        raise ConfigError(f"{rig.summary()}: inference crops square views; this rig's are not")
+    return rig.width
+
+
+def _crop_report(method: str, geometry: CropGeometry | None, **extra: Any) -> dict[str, Any]:
+    report: dict[str, Any] = {"method": method, **extra}
+    if geometry is not None:
+        report.update(centre_px=_round(geometry.centre_px), box=_round(geometry.box),
+                      source_px_per_output_px=round(geometry.scale, 4),
+                      clipped=geometry.clipped)
+    return report
+
+
+def as_is_input(image: np.ndarray, mask: np.ndarray | None, rig: Rig) -> LiftInput:
+    """``crop="none"``: the image (with its mask as alpha, opaque without one) resized to the
+    rig's resolution; it must be square like the rig's views."""
+    size = _square_size(rig)
+    height, width = image.shape[:2]
+    if width != height:
+        raise ConfigError(f"--crop none needs an image already cropped square like the training "
+                          f"views; this one is {width}×{height}")
+    alpha = mask if mask is not None else np.full((height, width), 255, np.uint8)
+    rgba = np.dstack([image, alpha])
+    if (width, height) != (size, size):
+        rgba = cv2.resize(rgba, (size, size), interpolation=cv2.INTER_AREA
+                          if width > size else cv2.INTER_LINEAR)
+    return LiftInput(np.ascontiguousarray(rgba), None, {
+        "crop": _crop_report("none (used as given)", None),
+        "cameras": RIG_AVERAGE, "cameras_reason": "--crop none: the image's camera is unknown"})
+
+
+def frame_input(image: np.ndarray, mask: np.ndarray, *, rig: Rig, framing: TrainingFraming,
+                calibration: Sequence[Camera] | None = None, camera: int | None = None,
+                all_masks: Sequence[np.ndarray] | None = None, centre: str = "one-view"
+                ) -> LiftInput:
+    """The crop and cameras of ``image`` (uint8 ``(H, W, 3)``) with ``mask`` (uint8 ``(H, W)``,
+    white = mouse) — module docstring. ``calibration`` and ``camera``: the image is camera
+    ``calibration[camera]``'s (undistorted, full frame); ``all_masks``: every calibration
+    camera's mask of the same frame (a recording), to locate from all views (``centre``
+    ``"all-views"``) or to compare with the one-view centre."""
+    if centre not in CENTRES:
+        raise ConfigError(f"centre {centre!r}: use one of {', '.join(CENTRES)}")
+    if calibration is None:
+        if centre == "all-views":
+            raise ConfigError("--centre all-views needs a recording frame (every camera's mask)")
+        return _uncalibrated(image, mask, rig, framing, "the image's camera is unknown")
+    if camera is None or not 0 <= camera < len(calibration):
+        raise ConfigError(f"camera {camera}: the calibration has cameras 0..{len(calibration) - 1}")
+    cam = calibration[camera]
+    if cam.has_distortion:
+        raise ConfigError(f"camera {camera} has lens distortion: give the undistorted image and "
+                          "its zero-distortion calibration (e.g. MAMMAL's new_cam.pkl)")
+    if (image.shape[1], image.shape[0]) != cam.size:
+        raise ConfigError(f"the image is {image.shape[1]}×{image.shape[0]} but camera {camera} of "
+                          f"the calibration is {cam.width}×{cam.height} (give the full frame)")
+    config = framing.config
+    localisation: dict[str, Any] = {"method": centre}
+    location: FrameLocation | None = None
+    if all_masks is not None:
+        location = locate_frame(calibration, all_masks, config)
+        localisation.update(_all_views_report(location))
+    if centre == "all-views":
+        if location is None or location.centre is None:
+            reason = location.tri.reason if location is not None else "no masks"
+            raise ConfigError(f"the mouse cannot be located from all views ({reason}); try "
+                              "--centre one-view")
+        point = location.centre
+    else:
+        if framing.centre_height_mm is None:
+            return _uncalibrated(image, mask, rig, framing,
+                                 "the body centre's usual height is unknown (no training "
+                                 "dataset: give --dataset)", localisation)
+        try:
+            one = locate_from_one_view(cam, mask, framing.centre_height_mm,
+                                       threshold=config.mask_threshold,
+                                       min_mask_fraction=config.min_mask_fraction)
+        except LocateError as exc:
+            return _uncalibrated(image, mask, rig, framing, str(exc), localisation)
+        point = one.centre
+        localisation.update(one_view_mm=_round(one.centre), height_mm=round(one.height_mm, 3),
+                            mask_centroid_px=_round(one.pixel), ray_length_mm=round(
+                                one.distance_mm, 2))
+        if location is not None and location.centre is not None:
+            localisation["one_view_vs_all_views_mm"] = round(
+                float(np.linalg.norm(one.centre - location.centre)), 3)
+            localisation["one_view_vs_triangulated_mm"] = round(
+                float(np.linalg.norm(one.centre - location.tri.point)), 3)
+    size = _square_size(rig)
+    try:
+        geometry = crop_geometry(cam, point, config.radius_mm, size)
+    except CropError as exc:
+        return _uncalibrated(image, mask, rig, framing, str(exc), localisation)
+    rgba = resample_view(image, mask, geometry, size)
+    cameras, reason = _frame_cameras(calibration, camera, point, rig, framing, size)
+    report = {"crop": _crop_report("3d sphere (prepare's)", geometry,
+                                   radius_mm=config.radius_mm),
+              "localisation": localisation, "cameras": FRAME if cameras else RIG_AVERAGE}
+    if reason:
+        report["cameras_reason"] = reason
+    return LiftInput(rgba, cameras, report)
+
+
+def _all_views_report(location: FrameLocation) -> dict[str, Any]:
+    if location.centre is None:
+        return {"all_views": None, "all_views_reason": location.tri.reason}
+    assert location.tri.point is not None
+    return {"all_views_mm": _round(location.centre), "all_views_method": location.method,
+            "triangulated_mm": _round(location.tri.point),
+            "triangulation_inliers": int(location.tri.inliers.sum())}
+
+
+def _frame_cameras(calibration: Sequence[Camera], camera: int, centre: np.ndarray, rig: Rig,
+                   framing: TrainingFraming, size: int) -> tuple[list[Camera] | None, str]:
+    """The rig's cameras of this frame (module docstring), or ``None`` and why not."""
+    indices = rig_camera_indices(rig)
+    if indices is None:
+        return None, (f"the rig's views ({', '.join(rig.names)}) are not cameras of the "
+                      "calibration (not a rig prepared from it)")
+    if max(indices) >= len(calibration):
+        return None, (f"the rig needs calibration cameras {indices}; the calibration has "
+                      f"{len(calibration)}")
+    if camera != indices[0]:
+        return None, (f"camera {camera} is not the rig's input camera {indices[0]} "
+                      f"({rig.names[0]}): the model reads the image as that view")
+    try:
+        framed = frame_cameras(calibration, centre, radius_mm=framing.config.radius_mm,
+                               size=size, target_distance=framing.config.target_distance)
+    except CropError as exc:
+        return None, str(exc)
+    return [replace(framed.cameras[i], name=name)
+            for i, name in zip(indices, rig.names, strict=True)], ""
+
+
+def _uncalibrated(image: np.ndarray, mask: np.ndarray, rig: Rig, framing: TrainingFraming,
+                  reason: str, localisation: dict[str, Any] | None = None) -> LiftInput:
+    """The 2D crop (module docstring) with the rig's average cameras."""
+    size = _square_size(rig)
+    stats = mask_stats(mask, framing.config.mask_threshold)
+    if stats.area == 0:
+        raise ConfigError("the mask is empty: no mouse to crop")
+    coverage = framing.coverage.get(rig.names[0])
+    source = "training data" if coverage is not None else "default"
+    coverage = coverage if coverage is not None else DEFAULT_COVERAGE
+    half = coverage_half_size(stats.area, coverage)
+    geometry = square_crop_geometry(nominal_camera(image.shape[1], image.shape[0]),
+                                    stats.centroid, half, size)
+    rgba = resample_view(image, mask, geometry, size)
+    report: dict[str, Any] = {
+        "crop": _crop_report("2d mask coverage", geometry, coverage=round(coverage, 5),
+                             coverage_from=source),
+        "cameras": RIG_AVERAGE, "cameras_reason": reason}
+    if localisation is not None:
+        report["localisation"] = localisation
+    return LiftInput(rgba, None, report)
+
+
+__all__ = ["CENTRES", "CROPS", "DEFAULT_COVERAGE", "FRAME", "RIG_AVERAGE", "LiftInput",
+           "as_is_input", "frame_input", "rig_camera_indices"]

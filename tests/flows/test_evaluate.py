@@ -1,0 +1,310 @@
+"""``evaluate_dataset`` on the suite's 64-px dataset: tiny random checkpoints, eval.json checked
+against direct recomputations, the 3D metrics from the synthetic ground truth, the figure."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from infer_testutils import tiny_gslrm
+from mouselift.cameras.rig import facelift_rig
+from mouselift.data.dataset_rig import rig_from_dataset
+from mouselift.data.layout import read_split
+from mouselift.data.sample import (
+    SampleError,
+    load_sample_record,
+    load_sample_views,
+    record_similarity,
+)
+from mouselift.data.synth import load_ground_truth
+from mouselift.errors import ConfigError, DatasetError, RecordingError
+from mouselift.fit.config import FitConfig
+from mouselift.flows.evaluate import (
+    CHART_HEIGHT,
+    CHART_WIDTH,
+    GRID_TILE,
+    evaluate_dataset,
+    find_ground_truth,
+    recorded_source,
+)
+from mouselift.flows.lift import RigMismatchError
+from mouselift.flows.reconstruct import SplatFilters, predict_gaussians
+from mouselift.gslrm.checkpoints import load_gslrm
+from mouselift.images import composite
+from mouselift.metrics import LPIPS, psnr
+from mouselift.metrics.geometry import surface_metrics
+from mouselift.mvdiff import MultiViewDiffusionPipeline
+from mouselift.splat.render import render
+
+
+@pytest.fixture(scope="module")
+def gslrm_checkpoint(mouse_dataset, tmp_path_factory):
+    return tiny_gslrm(tmp_path_factory.mktemp("eval_gslrm") / "model",
+                      rig_from_dataset(mouse_dataset))
+
+
+@pytest.fixture(scope="module")
+def stage2_eval(mouse_dataset, gslrm_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval") / "stage2"
+    return evaluate_dataset(mouse_dataset, out, gslrm=gslrm_checkpoint, samples=2,
+                            progress=False)
+
+
+def test_eval_json_structure(stage2_eval, mouse_dataset, synthetic_recording):
+    report = json.loads((stage2_eval.out_dir / "eval.json").read_text())
+    assert report["format"] == "mouselift-eval" and report["split"] == "val"
+    assert report["samples_in_split"] == 4 and report["num_samples"] == 2
+    evaluations = report["evaluations"]
+    assert evaluations["stage2"]["ran"] and not evaluations["fit"]["ran"]
+    assert evaluations["stage1"] == {"ran": False, "skipped": "no --mvdiff"}
+    assert report["ground_truth"] == {"available": True, "recording": str(synthetic_recording),
+                                      "source": "summary.json"}
+    assert "no LPIPS weights" in report["lpips_unavailable"]
+    val = read_split(mouse_dataset, "val")
+    assert [s["sample"] for s in report["samples"]] == [val[0], val[-1]]  # spread over val
+    for sample in report["samples"]:
+        assert sample["frame"] == int(sample["sample"].split("_")[1])
+        assert sample["gt_centre_offset_mm"] < 5
+        stage2 = sample["evaluations"]["stage2"]
+        assert set(stage2["views"]) == {"inputs", "held_out"}
+        assert stage2["views"]["inputs"]["num_views"] == 6
+        assert stage2["views"]["held_out"]["num_views"] == 1
+        assert np.isfinite(stage2["views"]["inputs"]["psnr"])
+        assert stage2["views"]["inputs"]["lpips"] is None
+        geo = stage2["geometry"]
+        assert np.isfinite(geo["chamfer_mm"]) and 0 <= geo["fscore_2mm"] <= geo["fscore_5mm"]
+    # means are the means over the samples
+    means = report["means"]["stage2"]
+    for key in ("psnr", "psnr_masked", "ssim"):
+        values = [s["evaluations"]["stage2"]["views"]["held_out"][key]
+                  for s in report["samples"]]
+        assert means["views"]["held_out"][key] == pytest.approx(np.mean(values))
+    assert means["geometry"]["chamfer_mm"] == pytest.approx(np.mean(
+        [s["evaluations"]["stage2"]["geometry"]["chamfer_mm"] for s in report["samples"]]))
+    table = stage2_eval.format()
+    assert "stage2" in table and "held-out" in table and "Chamfer mm" in table
+    assert "fit: skipped (no --fit)" in table
+
+
+def test_numbers_equal_a_direct_recomputation(stage2_eval, mouse_dataset, gslrm_checkpoint,
+                                              synthetic_recording):
+    """One sample by hand: the model, FaceLift's filters, a render of the held-out camera, PSNR
+    of it against the image on white; the Gaussians' centres to mm with the sample's similarity
+    written out (X = Rᵀ(X' − t) / s) against the frame's ground truth."""
+    entry = stage2_eval.report["samples"][0]
+    sample = mouse_dataset / entry["sample"]
+    model, _ = load_gslrm(gslrm_checkpoint)
+    gaussians = SplatFilters().apply(predict_gaussians(model, load_sample_views(sample),
+                                                       device=torch.device("cpu")))
+    assert entry["evaluations"]["stage2"]["num_gaussians"] == len(gaussians)
+    held = load_sample_views(sample / "eval")
+    rgb = render(gaussians, held.cameras[0], torch.ones(3)).rgb[0].clamp(0, 1).double()
+    expected = float(psnr(rgb, composite(held.rgba[0].double(), "white")))
+    got = entry["evaluations"]["stage2"]["views"]["held_out"]["per_view"][0]["psnr"]
+    assert got == pytest.approx(expected, abs=1e-9)
+
+    record = json.loads((sample / "sample.json").read_text())
+    s = record["similarity"]["scale"]
+    rot = np.array(record["similarity"]["rotation"])
+    t = np.array(record["similarity"]["translation"])
+    keep = gaussians.opacities.numpy() >= 0.04
+    centres = (gaussians.means.double().numpy()[keep] - t) @ rot / s
+    truth = load_ground_truth(synthetic_recording)
+    points = truth.surface_points[list(truth.frame_indices).index(entry["frame"])]
+    direct = surface_metrics(centres, points, weights=gaussians.opacities.numpy()[keep])
+    geo = entry["evaluations"]["stage2"]["geometry"]
+    assert geo["chamfer_mm"] == pytest.approx(direct["chamfer_mm"], rel=1e-9)
+    assert geo["fscore_5mm"] == pytest.approx(direct["fscore_5mm"], rel=1e-9)
+
+
+def test_figure(stage2_eval):
+    with Image.open(stage2_eval.out_dir / "eval.png") as figure:
+        figure.load()
+        assert figure.format == "PNG"
+        size = figure.size
+    # title, two charts (PSNR and Chamfer), two header strips, per sample a label and a sheet
+    # of 7 renders over 7 images (64 px tiles), 6 px apart
+    sheet = 2 * min(64, GRID_TILE)
+    heights = [24, CHART_HEIGHT, CHART_HEIGHT, 22, 18] + [18, sheet] * 2
+    assert size == (max(CHART_WIDTH, 7 * 64), sum(heights) + 6 * (len(heights) - 1))
+
+
+def test_a_predictor_of_nothing_scores_as_a_white_image(mouse_dataset, gslrm_checkpoint,
+                                                        tmp_path):
+    """Filters that drop every Gaussian: the renders are the white background, so the metrics
+    are those of a white image, the 3D accuracy is the worst (inf, F = 0)."""
+    nothing = SplatFilters(min_opacity=1.0)
+    result = evaluate_dataset(mouse_dataset, tmp_path, gslrm=gslrm_checkpoint, samples=1,
+                              filters=nothing, progress=False)
+    entry = result.report["samples"][0]["evaluations"]["stage2"]
+    assert entry["num_gaussians"] == 0
+    views = load_sample_views(mouse_dataset / result.report["samples"][0]["sample"])
+    white = torch.ones((*views.rgba.shape[1:3], 3), dtype=torch.float64)
+    expected = np.mean([float(psnr(white, composite(v.double(), "white"))) for v in views.rgba])
+    assert entry["views"]["inputs"]["psnr"] == pytest.approx(expected, abs=1e-9)
+    assert entry["geometry"]["chamfer_mm"] == float("inf")
+    assert entry["geometry"]["fscore_5mm"] == 0.0
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    assert saved["samples"][0]["evaluations"]["stage2"]["geometry"]["chamfer_mm"] == "inf"
+
+
+def test_lpips_when_weights_are_given(mouse_dataset, gslrm_checkpoint, tmp_path):
+    """An untrained LPIPS (random VGG16, unit lin weights) saved as one combined file in
+    torchvision's and the LPIPS package's key layouts."""
+    torch.manual_seed(1)
+    lpips = LPIPS()
+    state = {k.removeprefix("vgg."): v for k, v in lpips.vgg.state_dict().items()}
+    state.update({f"lin{i}.model.1.weight": w for i, w in enumerate(lpips.lin_weights())})
+    torch.save(state, tmp_path / "lpips_all.pth")
+    result = evaluate_dataset(mouse_dataset, tmp_path / "out", gslrm=gslrm_checkpoint,
+                              samples=1, vgg_weights=tmp_path / "lpips_all.pth",
+                              progress=False)
+    assert "lpips_unavailable" not in result.report
+    entry = result.report["samples"][0]
+    held = entry["evaluations"]["stage2"]["views"]["held_out"]
+    model, _ = load_gslrm(gslrm_checkpoint)
+    sample = mouse_dataset / entry["sample"]
+    gaussians = SplatFilters().apply(predict_gaussians(model, load_sample_views(sample),
+                                                       device=torch.device("cpu")))
+    view = load_sample_views(sample / "eval")
+    rgb = render(gaussians, view.cameras[0], torch.ones(3)).rgb[0].clamp(0, 1)
+    target = composite(view.rgba[0], "white")
+    expected = float(lpips(rgb.permute(2, 0, 1)[None], target.permute(2, 0, 1)[None])[0])
+    assert held["lpips"] == pytest.approx(expected, rel=1e-4)
+    assert result.report["means"]["stage2"]["views"]["held_out"]["lpips"] == held["lpips"]
+
+
+def test_fit_reference(mouse_dataset, tmp_path):
+    fit = FitConfig(steps=3, init_points=200, hull_resolution=16, densify_every=100,
+                    densify_until=0, max_gaussians=500)
+    result = evaluate_dataset(mouse_dataset, tmp_path, fit=fit, samples=1, progress=False)
+    entry = result.report["samples"][0]["evaluations"]["fit"]
+    assert set(entry["views"]) == {"inputs", "held_out"} and entry["num_gaussians"] > 0
+    assert np.isfinite(entry["geometry"]["chamfer_mm"])
+    assert result.report["fit"]["steps"] == 3
+    assert result.report["evaluations"]["stage2"]["ran"] is False
+
+
+def test_a_fit_that_cannot_start_is_recorded_not_fatal(mouse_dataset, tmp_path, monkeypatch):
+    def empty_hull(*_args, **_kwargs):
+        raise ValueError("the masks leave an empty visual hull")
+
+    monkeypatch.setattr("mouselift.flows.evaluate.optimize", empty_hull)
+    result = evaluate_dataset(mouse_dataset, tmp_path, fit=FitConfig(steps=1), samples=1,
+                              progress=False)
+    sample = result.report["samples"][0]
+    assert sample["failed"] == {"fit": "the masks leave an empty visual hull"}
+    assert sample["evaluations"] == {} and result.report["means"] == {}
+    assert "fit: failed on 1 sample(s)" in result.format()
+
+
+def test_without_ground_truth_the_3d_metrics_are_omitted(mouse_dataset, gslrm_checkpoint,
+                                                         tmp_path, monkeypatch):
+    moved = tmp_path / "ds"
+    moved.symlink_to(mouse_dataset)
+    summary = json.loads((mouse_dataset / "summary.json").read_text())
+    monkeypatch.setattr("mouselift.flows.evaluate.recorded_source",
+                        lambda _: [tmp_path / "gone"])
+    result = evaluate_dataset(moved, tmp_path / "out", gslrm=gslrm_checkpoint, samples=1,
+                              progress=False)
+    info = result.report["ground_truth"]
+    assert info["available"] is False and "not there" in info["reason"]
+    assert result.report["samples"][0]["evaluations"]["stage2"]["geometry"] is None
+    assert "geometry" not in result.report["means"]["stage2"]
+    assert "3D metrics omitted" in result.format()
+    assert summary["recording"]  # the real dataset names its recording
+
+
+def test_recorded_source_relative_paths(tmp_path):
+    (tmp_path / "work" / "data" / "ds").mkdir(parents=True)
+    ds = tmp_path / "work" / "data" / "ds"
+    (ds / "summary.json").write_text(json.dumps({"recording": "rec", "out_dir": "data/ds"}))
+    assert tmp_path / "work" / "rec" in recorded_source(ds)  # where prepare ran
+    assert find_ground_truth(ds).info["available"] is False
+    (ds / "summary.json").write_text("{}")
+    assert recorded_source(ds) == []
+
+
+def test_wrong_recording_is_refused(mouse_dataset, gslrm_checkpoint, synthetic_recording,
+                                    tmp_path):
+    with pytest.raises(RecordingError, match="ground-truth file not found"):
+        evaluate_dataset(mouse_dataset, tmp_path, gslrm=gslrm_checkpoint,
+                         recording=tmp_path, progress=False)
+    truth = find_ground_truth(mouse_dataset, synthetic_recording)
+    with pytest.raises(DatasetError, match="not the recording"):
+        truth.check_centre(4, [0.0, 0.0, 0.0], "sample_000004")
+
+
+def test_user_errors(mouse_dataset, gslrm_checkpoint, tmp_path):
+    with pytest.raises(DatasetError, match="not found"):
+        evaluate_dataset(tmp_path / "nope", tmp_path / "o", gslrm=gslrm_checkpoint)
+    with pytest.raises(DatasetError, match=r"no test\.txt"):
+        evaluate_dataset(mouse_dataset, tmp_path / "o", split="test", gslrm=gslrm_checkpoint)
+    with pytest.raises(ConfigError, match="nothing to evaluate"):
+        evaluate_dataset(mouse_dataset, tmp_path / "o")
+    with pytest.raises(ConfigError, match="needs --gslrm too"):
+        evaluate_dataset(mouse_dataset, tmp_path / "o", mvdiff=tmp_path)
+
+
+@pytest.fixture(scope="module")
+def dataset_pipeline(tiny_arch, mouse_dataset, tmp_path_factory):
+    """A tiny random Stage-1 pipeline carrying the dataset's rig (the GS-LRM's)."""
+    work = tmp_path_factory.mktemp("eval_pipe")
+    pipe = MultiViewDiffusionPipeline.from_architecture(
+        tiny_arch, rig=rig_from_dataset(mouse_dataset), seed=0, workdir=work / "build")
+    return pipe.save_pretrained(work / "pipeline")
+
+
+def test_stage1_and_end_to_end(mouse_dataset, gslrm_checkpoint, dataset_pipeline, tmp_path):
+    result = evaluate_dataset(mouse_dataset, tmp_path, gslrm=gslrm_checkpoint,
+                              mvdiff=dataset_pipeline, samples=1, seed=3,
+                              sampler={"solver": "dpm++", "steps": 2}, progress=False)
+    report = result.report
+    assert all(report["evaluations"][n]["ran"] for n in ("stage1", "end_to_end", "stage2"))
+    assert report["sampler"] == {"solver": "dpm++", "steps": 2, "guidance": 3.0, "eta": None}
+    entry = report["samples"][0]["evaluations"]
+    assert entry["stage1"]["views"]["input"]["num_views"] == 1
+    assert entry["stage1"]["views"]["novel"]["num_views"] == 5
+    assert entry["stage1"]["geometry"] is None
+    e2e = entry["end_to_end"]
+    assert set(e2e["views"]) == {"input", "novel", "held_out"}
+    assert np.isfinite(e2e["geometry"]["chamfer_mm"])
+    assert e2e["cameras"].startswith("the sample's own")
+    rows = [line.split()[:2] for line in result.format().splitlines()]
+    assert ["stage1", "novel"] in rows and ["end_to_end", "held-out"] in rows
+
+
+def test_a_pipeline_of_another_rig_is_refused(tiny_pipeline_dir, gslrm_checkpoint,
+                                              mouse_dataset, tmp_path):
+    assert facelift_rig(64).names[0] == "front"
+    with pytest.raises(RigMismatchError):
+        evaluate_dataset(mouse_dataset, tmp_path, gslrm=gslrm_checkpoint,
+                         mvdiff=tiny_pipeline_dir, samples=1, progress=False)
+
+
+def test_sample_record_helpers(mouse_dataset, synthetic_recording, tmp_path):
+    name = read_split(mouse_dataset, "val")[0]
+    record = load_sample_record(mouse_dataset / name)
+    sim = record_similarity(record)
+    assert sim.to_dict() == record["similarity"]
+    with pytest.raises(SampleError, match=r"sample\.json: not found"):
+        load_sample_record(tmp_path)
+    (tmp_path / "sample.json").write_text("[1]")
+    with pytest.raises(SampleError, match="not a JSON object"):
+        load_sample_record(tmp_path)
+    with pytest.raises(SampleError, match="no valid 'similarity'"):
+        record_similarity({"similarity": {"scale": -1, "rotation": np.eye(3).tolist(),
+                                          "translation": [0, 0, 0]}})
+    views = load_sample_views(mouse_dataset / name)
+    order = ["cam_003", "cam_000"]
+    assert views.in_order(order).view_names == order
+    with pytest.raises(SampleError, match="view 'front' is not among its images"):
+        views.in_order(["front"], name)
+    truth = load_ground_truth(synthetic_recording)
+    assert truth.row_of(record["frame"]) == record["frame"]
+    with pytest.raises(RecordingError, match="no frame 999"):
+        truth.row_of(999)
