@@ -46,6 +46,9 @@ class Browser:
             [CHROMIUM, *FLAGS, f"--user-data-dir={self._profile}",
              f"--window-size={width},{height}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            # chromium's own temporary folders (singleton socket) go into the profile, removed
+            # with it, instead of piling up in /tmp
+            env={**os.environ, "TMPDIR": str(self._profile)},
         )
         self._next_id = 0
         try:
