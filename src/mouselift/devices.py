@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from .errors import ConfigError
@@ -17,3 +19,11 @@ def resolve_device(name: str | torch.device) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {name!r}: CUDA is not available here")
     return device
+
+
+def seconds_since(device: torch.device, since: float) -> float:
+    """Wall seconds from ``since`` (a :func:`time.perf_counter` reading) until the work queued on
+    ``device`` has finished (CUDA runs asynchronously: it is synchronised first)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - since

@@ -62,7 +62,6 @@ from ..errors import ConfigError, DatasetError
 from ..fit.config import FitConfig
 from ..fit.loop import optimize
 from ..fit.runner import evaluate, score_views, split_views
-from ..gslrm.checkpoints import load_gslrm
 from ..gslrm.model import GSLRM
 from ..images import WHITE, composite, image_grid, to_uint8
 from ..metrics import LPIPS, LPIPSUnavailable, load_lpips
@@ -403,11 +402,11 @@ def _load_models(gslrm: str | os.PathLike | None, mvdiff: str | os.PathLike | No
         models.gslrm = models.lift.gslrm
         models.info = models.lift.describe()
     elif gslrm is not None:
-        model, rig = load_gslrm(gslrm, device=device)
-        models.gslrm = model
-        models.info = {"checkpoints": {"gslrm": str(gslrm)}, "rig": rig.summary(),
-                       "rig_fingerprint": rig.fingerprint(),
-                       "gslrm_resolution": model.config.image_size, "device": str(device)}
+        from .lift import Stage2Model
+
+        stage2 = Stage2Model.load(gslrm, device=device)
+        models.gslrm = stage2.gslrm
+        models.info = stage2.describe()
     return models
 
 

@@ -51,29 +51,19 @@ from ..data.prepare.framing import TrainingFraming
 from ..data.prepare.png import write_png
 from ..data.recording import Recording
 from ..data.sample import SampleViews, load_sample_views
-from ..devices import resolve_device
+from ..devices import seconds_since
 from ..errors import ConfigError
 from ..fit.runner import evaluate, format_view_metrics
-from ..gslrm.checkpoints import load_gslrm
 from ..images import WHITE, composite, image_grid, to_uint8
 from ..splat import Gaussians
 from ..splat.outputs import PLY_NAME, VIDEO_NAME, TurntableSettings, write_splat_outputs
-from .lift import LiftModels, Sampler
+from .lift import LiftModels, Sampler, Stage2Model
 from .lift_input import CROPS, LiftInput, as_is_input, frame_input
 from .reconstruct import SplatFilters
 
 INPUT_NAME = "input.png"
 MULTIVIEW_NAME = "multiview.png"
 REPORT_NAME = "report.json"
-
-
-class _Stage2Only:
-    """What ``views=`` needs of :class:`LiftModels`: the GS-LRM and its rig, no Stage 1."""
-
-    def __init__(self, gslrm: str | os.PathLike, device: str) -> None:
-        self.device = resolve_device(device)
-        self.gslrm_path = Path(gslrm)
-        self.gslrm, self.rig = load_gslrm(self.gslrm_path, device=self.device)
 
 
 @dataclass(frozen=True)
@@ -221,7 +211,7 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
     seconds: dict[str, float | None] = {}
     started = time.perf_counter()
     if views is not None:
-        loaded: LiftModels | _Stage2Only = _Stage2Only(gslrm, device)
+        loaded: LiftModels | Stage2Model = Stage2Model.load(gslrm, device=device)
     elif models is not None:
         loaded = models
     else:
@@ -231,12 +221,7 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
     seconds["load"] = time.perf_counter() - started
     report: dict[str, Any] = {"mouselift": __version__, "torch": torch.__version__,
                               "seed": seed, "sampler": settings}
-    if isinstance(loaded, LiftModels):
-        report.update(loaded.describe())
-    else:
-        report.update(checkpoints={"mvdiff": None, "gslrm": str(loaded.gslrm_path)},
-                      rig=loaded.rig.summary(), rig_name=loaded.rig.name,
-                      rig_fingerprint=loaded.rig.fingerprint(), device=str(loaded.device))
+    report.update(loaded.describe())
     rig = loaded.rig
 
     mark = time.perf_counter()
@@ -270,7 +255,7 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
             crop_rgba, cameras=lift_input.cameras, seed=seed, solver=settings["solver"],
             steps=settings["steps"], guidance=settings["guidance"], eta=settings["eta"],
             progress=progress)
-        seconds["stage1"] = _synced(loaded.device, mark)
+        seconds["stage1"] = seconds_since(loaded.device, mark)
 
     mark = time.perf_counter()
     if isinstance(loaded, LiftModels):
@@ -280,7 +265,7 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
 
         gaussians = filters.apply(predict_gaussians(loaded.gslrm, stage1_views,
                                                     device=loaded.device)).to("cpu")
-    seconds["stage2"] = _synced(loaded.device, mark)
+    seconds["stage2"] = seconds_since(loaded.device, mark)
     config = loaded.gslrm.config
     report.update(num_predicted=config.global_tokens + len(stage1_views) * config.image_size ** 2,
                   num_gaussians=len(gaussians), filters=filters.model_dump())
@@ -295,12 +280,6 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
     report["seconds"] = {k: None if v is None else round(v, 3) for k, v in seconds.items()}
     atomic_write_json(out / REPORT_NAME, report)
     return InferResult(out, gaussians, report)
-
-
-def _synced(device: torch.device, since: float) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - since
 
 
 def _write_outputs(out: Path, crop_rgba: np.ndarray, views: SampleViews, gaussians: Gaussians,

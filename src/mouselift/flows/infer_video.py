@@ -50,6 +50,7 @@ from ..data.prepare.config import parse_frames
 from ..data.prepare.framing import TrainingFraming
 from ..data.prepare.split import parse_shard, shard_frames
 from ..data.recording import CameraFrame, Recording
+from ..devices import seconds_since
 from ..errors import ConfigError, MouseliftError
 from ..splat import write_ply
 from ..splat.outputs import PLY_NAME, VIDEO_NAME
@@ -275,10 +276,10 @@ def _run(models: LiftModels, rec: Recording, camera: int, pending: list[int], ou
                 [i.rgba for _, i in inputs], [i.cameras for _, i in inputs],
                 seed=seed + inputs[0][0].index, solver=settings["solver"],
                 steps=settings["steps"], guidance=settings["guidance"], eta=settings["eta"])
-            times["stage1"] = times.get("stage1", 0.0) + _synced(models.device, mark)
+            times["stage1"] = times.get("stage1", 0.0) + seconds_since(models.device, mark)
             mark = time.perf_counter()
             gaussians = models.reconstruct_batch(views, filters=filters)
-            times["stage2"] = times.get("stage2", 0.0) + _synced(models.device, mark)
+            times["stage2"] = times.get("stage2", 0.0) + seconds_since(models.device, mark)
             mark = time.perf_counter()
             for (item, lifted), g in zip(inputs, gaussians, strict=True):
                 _write_frame(out, item.index, g, {
@@ -291,12 +292,6 @@ def _run(models: LiftModels, rec: Recording, camera: int, pending: list[int], ou
             times["write"] = times.get("write", 0.0) + time.perf_counter() - mark
     finally:
         bar.close()
-
-
-def _synced(device: torch.device, since: float) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - since
 
 
 def _write_frame(out: Path, frame: int, gaussians: Any, report: dict[str, Any]) -> None:

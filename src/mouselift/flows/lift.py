@@ -124,6 +124,32 @@ class Sampler(StrictModel):
 
 
 @dataclass
+class Stage2Model:
+    """Stage 2 alone (``infer --views``, ``eval`` without Stage 1): the GS-LRM of a checkpoint
+    and the rig it carries, on ``device``."""
+
+    gslrm: GSLRM
+    rig: Rig
+    device: torch.device
+    gslrm_path: Path
+
+    @classmethod
+    def load(cls, gslrm: str | os.PathLike, *, device: str | torch.device = "cpu"
+             ) -> Stage2Model:
+        torch_device = resolve_device(device)
+        model, rig = load_gslrm(gslrm, device=torch_device)
+        return cls(model, rig, torch_device, Path(gslrm))
+
+    def describe(self) -> dict[str, Any]:
+        """Checkpoint, rig and device, for ``report.json`` / ``eval.json`` (the keys of
+        :meth:`LiftModels.describe` that Stage 2 has)."""
+        return {"checkpoints": {"mvdiff": None, "gslrm": str(self.gslrm_path)},
+                "rig": self.rig.summary(), "rig_name": self.rig.name,
+                "rig_fingerprint": self.rig.fingerprint(),
+                "gslrm_resolution": self.gslrm.config.image_size, "device": str(self.device)}
+
+
+@dataclass
 class LiftModels:
     """Both stages on one device, checked to share one rig (module docstring)."""
 

@@ -30,7 +30,7 @@ from pydantic import Field
 from .. import __version__
 from ..config import StrictModel
 from ..data.sample import EVAL_DIR, SampleViews, has_eval_views, load_sample_views
-from ..devices import resolve_device
+from ..devices import resolve_device, seconds_since
 from ..fit.runner import evaluate, format_view_metrics
 from ..gslrm.checkpoints import load_gslrm
 from ..gslrm.model import GSLRM, cameras_to_tensors
@@ -138,9 +138,7 @@ def reconstruct(views_dir: str | os.PathLike, out_dir: str | os.PathLike,
     model, rig = load_gslrm(checkpoint, device=torch_device)
     loaded = time.perf_counter()
     predicted = predict_gaussians(model, views, device=torch_device)
-    if torch_device.type == "cuda":
-        torch.cuda.synchronize()
-    modelled = time.perf_counter()
+    model_seconds = seconds_since(torch_device, loaded)
     gaussians = filters.apply(predicted).to("cpu")
 
     metrics: dict[str, Any] = {
@@ -149,7 +147,7 @@ def reconstruct(views_dir: str | os.PathLike, out_dir: str | os.PathLike,
         "mouselift": __version__, "num_predicted": len(predicted),
         "num_gaussians": len(gaussians), "filters": filters.model_dump(),
         "metric_background": "white",
-        "seconds": {"load": round(loaded - started, 3), "model": round(modelled - loaded, 3)},
+        "seconds": {"load": round(loaded - started, 3), "model": round(model_seconds, 3)},
     }
     input_metrics, input_renders = evaluate(gaussians, views, lpips)
     metrics["inputs"] = input_metrics
