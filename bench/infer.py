@@ -84,9 +84,9 @@ def build(preset: str, work: Path) -> None:
     from mouselift.gslrm.checkpoints import save_gslrm
     from mouselift.gslrm.config import load_gslrm_config
     from mouselift.gslrm.model import GSLRM
-    from mouselift.mvdiff import MultiViewDiffusionPipeline, load_architecture
+    from mouselift.mvdiff import MultiViewDiffusionPipeline, load_mvdiff_config
 
-    arch = load_architecture(preset)
+    arch = load_mvdiff_config(preset)
     config = load_gslrm_config(preset)
     if arch.image_size != config.image_size:
         raise SystemExit(f"preset {preset}: Stage 1 is {arch.image_size}², Stage 2 "
@@ -103,6 +103,7 @@ def run_case(args: argparse.Namespace) -> dict:
     import torch
 
     from mouselift.flows.lift import LiftModels
+    from mouselift.mvdiff.solvers import SamplingSettings
     from mouselift.splat import write_ply
 
     if args.threads:
@@ -161,7 +162,7 @@ def run_case(args: argparse.Namespace) -> dict:
         seconds = {k: float(np.mean(v)) for k, v in stamps.items()}
         seconds["total"] = float(np.mean(per_frame))
         result = {"seconds": seconds, "frames_per_second": 1.0 / seconds["total"]}
-    steps = args.steps or {"ddim": 50, "dpm++": 20}[args.solver]
+    steps = SamplingSettings(solver=args.solver, steps=args.steps).num_steps
     dtypes = models.describe()["dtype"]
     title = (f"infer, `{args.preset}` presets ({size}² views, 6 views, random weights), "
              f"{args.solver} {steps} steps, guidance 3, Stage 1 {dtypes['stage1']}, Stage 2 "

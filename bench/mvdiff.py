@@ -37,12 +37,12 @@ def main() -> None:
     import torch
 
     from mouselift.cameras.rig import facelift_rig
-    from mouselift.mvdiff import MultiViewDiffusionPipeline, load_architecture
+    from mouselift.mvdiff import MultiViewDiffusionPipeline, load_mvdiff_config
 
     if args.threads:
         torch.set_num_threads(args.threads)
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
-    arch = load_architecture(args.preset)
+    arch = load_mvdiff_config(args.preset)
     pipe = MultiViewDiffusionPipeline.from_architecture(arch, rig=facelift_rig(arch.image_size))
     pipe.to(args.device, dtype)
     image = torch.rand(4, arch.image_size, arch.image_size, generator=torch.Generator()

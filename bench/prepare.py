@@ -49,7 +49,7 @@ def prepare_rate(root: Path, workers: int, size: int, level: int) -> tuple[int, 
     out = Path(tempfile.mkdtemp(prefix=f"bench_prepare_w{workers}_"))
     try:
         config = PrepareConfig(
-            size=size, workers=workers, val_fraction=0.0, png_compress_level=level
+            image_size=size, workers=workers, val_fraction=0.0, png_compress_level=level
         )
         start = time.perf_counter()
         summary = prepare_dataset(root, out / "ds", config, progress=False)
@@ -62,12 +62,13 @@ def prepare_rate(root: Path, workers: int, size: int, level: int) -> tuple[int, 
 
 def profile_frame(root: Path, size: int, level: int) -> dict[str, float]:
     """Milliseconds per stage for one frame, in process (decode excluded; mean of 5 frames)."""
-    from mouselift.data.prepare import PrepareConfig, crops, samples, triangulate
-    from mouselift.data.prepare.hull import hull_centroid
+    from mouselift.data.framing import crops, triangulate
+    from mouselift.data.framing.hull import hull_centroid
+    from mouselift.data.prepare import PrepareConfig, samples
     from mouselift.data.recording import Recording
 
     rec = Recording.open(root)
-    config = PrepareConfig(size=size, png_compress_level=level)
+    config = PrepareConfig(image_size=size, png_compress_level=level)
     stages: dict[str, list[float]] = {}
 
     def timed(name, fn, *args, **kwargs):

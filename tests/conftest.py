@@ -13,7 +13,7 @@ import torch
 from mouselift.cameras.rig import facelift_rig
 from mouselift.data.prepare import PrepareConfig, prepare_dataset
 from mouselift.data.synth import SynthConfig, synthesize
-from mouselift.mvdiff import MultiViewDiffusionPipeline, load_architecture
+from mouselift.mvdiff import MultiViewDiffusionPipeline, load_mvdiff_config
 
 SIZE = 64
 
@@ -27,7 +27,7 @@ def pytest_configure(config) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_arch():
-    return load_architecture("tiny")
+    return load_mvdiff_config("tiny")
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +58,7 @@ def mouse_dataset(synthetic_recording, tmp_path_factory) -> Path:
     """The recording prepared at 64×64: 6 train, 4 val samples of 6 rig views."""
     root = tmp_path_factory.mktemp("mvd_data")
     prepare_dataset(synthetic_recording, root / "ds",
-                    PrepareConfig(size=SIZE, workers=1, block_frames=4, gap_frames=1,
+                    PrepareConfig(image_size=SIZE, workers=1, block_frames=4, gap_frames=1,
                                   val_fraction=0.25, min_blocks=2),
                     progress=False)
     return root / "ds"

@@ -14,7 +14,7 @@ from mouselift.cameras.rig import Rig
 from mouselift.gslrm.checkpoints import save_gslrm
 from mouselift.gslrm.config import load_gslrm_config
 from mouselift.gslrm.model import GSLRM
-from mouselift.mvdiff import MultiViewDiffusionPipeline, load_architecture
+from mouselift.mvdiff import MultiViewDiffusionPipeline, load_mvdiff_config
 from mouselift.splat import Gaussians, read_ply
 
 #: Steps of the tests' Stage-1 sampling (the tiny random models learn nothing: the mechanism is
@@ -37,7 +37,7 @@ def tiny_pipeline(folder: Path, rig: Rig | None, *, camera_embedding: bool = Fal
     """A random ``tiny`` Stage-1 pipeline saved with ``save_pretrained`` (with ``rig``, or
     without one like FaceLift's ``pipeckpts``). With ``camera_embedding`` its MLP's last layer
     is made non-zero, so the cameras change the views."""
-    arch = load_architecture("tiny").model_copy(update={"camera_embedding": camera_embedding})
+    arch = load_mvdiff_config("tiny").model_copy(update={"camera_embedding": camera_embedding})
     pipe = MultiViewDiffusionPipeline.from_architecture(arch, rig=rig, seed=seed,
                                                         workdir=folder.parent / "build")
     if camera_embedding:

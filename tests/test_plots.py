@@ -1,75 +1,95 @@
-"""``mouselift.plots``: round ticks, line charts drawn with Pillow, strips and stacks."""
+"""``mouselift.plots``: line charts on matplotlib (Agg, no pyplot), figures stacked from rows of
+text, charts and images at exact pixel sizes."""
 
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from matplotlib.colors import to_rgb
 from PIL import Image
 
-from mouselift.plots import PALETTE, line_chart, nice_ticks, stack_vertical, text_strip
+from mouselift.plots import (
+    PALETTE,
+    ChartRow,
+    ImageRow,
+    TextRow,
+    line_chart,
+    new_figure,
+    save_png,
+    stacked_figure,
+)
 
 
-@settings(max_examples=80, deadline=None)
-@given(lo=st.floats(-1e6, 1e6), span=st.floats(0, 1e6), count=st.integers(2, 8))
-def test_ticks_cover_the_range_in_round_steps(lo, span, count):
-    hi = lo + span
-    ticks = nice_ticks(lo, hi, count)
-    steps = np.diff(ticks)
-    assert len(ticks) >= 2 and np.allclose(steps, steps[0], rtol=1e-6)
-    # covered up to a billionth of a step (invisible on any chart)
-    assert ticks[0] <= lo + 1e-9 * steps[0] and ticks[-1] >= hi - 1e-9 * steps[0]
-    mantissa = steps[0] / 10 ** math.floor(math.log10(steps[0]))
-    assert any(math.isclose(mantissa, m, rel_tol=1e-6) for m in (1, 2, 2.5, 5, 10))
-    assert len(ticks) <= 2 * count + 2
-
-
-def test_ticks_examples():
-    assert nice_ticks(19, 27) == [18.0, 20.0, 22.0, 24.0, 26.0, 28.0]
-    assert nice_ticks(4, 7, 6) == [4.0, 5.0, 6.0, 7.0]
-    assert nice_ticks(3.0, 3.0)[0] < 3.0 < nice_ticks(3.0, 3.0)[-1]
-    with pytest.raises(ValueError):
-        nice_ticks(0, math.inf)
-
-
-def _colour_pixels(image: Image.Image, colour: tuple[int, int, int]) -> np.ndarray:
-    a = np.asarray(image)
-    return np.argwhere((a == np.array(colour)).all(axis=-1))
-
-
-def test_line_chart_draws_each_series_and_breaks_at_nan():
-    chart = line_chart({"a": ([0, 1, 2, 3], [1.0, 2.0, float("nan"), 4.0]),
-                        "b": ([0, 3], [4.0, 1.0]), "none": ([], [])},
-                       title="t", x_label="frame", y_label="dB", width=400, height=200)
-    assert chart.size == (400, 200) and chart.mode == "RGB"
+def _png(figure) -> np.ndarray:
+    """The figure saved as a PNG and read back, RGB uint8."""
     buffer = io.BytesIO()
-    chart.save(buffer, format="PNG")
-    assert Image.open(io.BytesIO(buffer.getvalue())).size == (400, 200)
-    a, b = _colour_pixels(chart, PALETTE[0]), _colour_pixels(chart, PALETTE[1])
-    assert len(a) > 50 and len(b) > 50
-    # series a has no segment from x=1 to x=3 (the NaN at x=2 breaks it): no colour-a pixel in
-    # the middle third of its x range away from the legend
-    columns = np.unique(a[:, 1])
-    plot_columns = columns[columns < 320]  # the legend starts at 322
-    assert np.diff(plot_columns).max() > 40
+    save_png(figure, buffer)
+    with Image.open(io.BytesIO(buffer.getvalue())) as image:
+        assert image.format == "PNG"
+        return np.asarray(image.convert("RGB"))
 
 
-def test_strip_and_stack():
-    strip = text_strip("hello", 120)
-    assert strip.size == (120, 20) and np.asarray(strip).min() < 255
-    stacked = stack_vertical([strip, Image.new("RGB", (50, 30), (0, 0, 0))], gap=4)
-    assert stacked.size == (120, 54)
-    assert np.asarray(stacked)[24:54, :50].max() == 0
+def _near(pixels: np.ndarray, colour: str, tolerance: int = 40) -> np.ndarray:
+    """``(row, column)`` of the pixels within ``tolerance`` of ``colour``."""
+    rgb = np.array(to_rgb(colour)) * 255
+    return np.argwhere(np.abs(pixels.astype(float) - rgb).max(axis=-1) <= tolerance)
+
+
+def test_a_chart_has_the_requested_size_and_one_colour_per_series():
+    figure = stacked_figure([ChartRow({"a": ([0, 1, 2, 3], [1.0, 2.0, 3.0, 4.0]),
+                                       "b": ([0, 3], [4.0, 1.0])},
+                                      width=400, height=200, title="t", x_label="frame",
+                                      y_label="dB")])
+    pixels = _png(figure)
+    assert pixels.shape == (200, 400, 3)
+    assert pixels.min() < 100  # text and axes drawn, not blank
+    (ax,) = figure.axes
+    colours = [line.get_color() for line in ax.get_lines()]
+    assert colours == [PALETTE[0], PALETTE[1]] and len(set(colours)) == 2
+    assert len(_near(pixels, PALETTE[0])) > 50 and len(_near(pixels, PALETTE[1])) > 50
+    assert ax.get_xlabel() == "frame" and ax.get_ylabel() == "dB"
+    assert all(float(tick).is_integer() for tick in ax.get_xticks())  # frames: integer ticks
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+
+
+def test_a_line_breaks_at_a_non_finite_value():
+    figure = new_figure(400, 200)
+    ax = figure.add_axes([0.1, 0.1, 0.8, 0.8])
+    line_chart(ax, {"a": ([3, 0, 1, 2], [4.0, 1.0, 2.0, float("inf")])})
+    ax.set_xlim(-0.5, 3.5)
+    pixels = _png(figure)
+    x, _ = ax.get_lines()[0].get_data()
+    assert list(x) == [0, 1, 2, 3]  # sorted by x
+    # no pixel of the line between x = 1 and x = 3 (the inf at x = 2 breaks it)
+    to_column = ax.transData.transform
+    left = int(to_column((1.2, 0))[0]) + 1
+    right = int(to_column((2.8, 0))[0]) - 1
+    columns = _near(pixels, PALETTE[0])[:, 1]
+    assert len(columns) > 20
+    assert not ((columns > left) & (columns < right)).any()
+
+
+def test_named_colours_and_series_without_data():
+    colours = {"fit": "#0a141e", "stage2": "#c80a0a"}
+    figure = new_figure(300, 150)
+    ax = line_chart(figure.add_axes([0.1, 0.1, 0.5, 0.8]),
+                    {"stage2": ([0, 1], [1.0, 2.0]), "none": ([], [])}, colours=colours)
+    assert ax.get_lines()[0].get_color() == "#c80a0a"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["stage2", "none (no data)"]
+    pixels = _png(figure)
+    assert len(_near(pixels, "#c80a0a", tolerance=20)) > 20
+    assert len(_near(pixels, PALETTE[0], tolerance=20)) == 0
+
+
+def test_rows_stack_at_exact_pixel_sizes():
+    image = np.random.default_rng(0).integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    figure = stacked_figure([TextRow("hello", height=20), ImageRow(image),
+                             TextRow("below", height=10)], gap=4)
+    pixels = _png(figure)
+    assert pixels.shape == (20 + 4 + 30 + 4 + 10, 50, 3)
+    assert pixels[:20].min() < 128  # the text is drawn
+    assert np.array_equal(pixels[24:54], image)  # the image pixel for pixel
     with pytest.raises(ValueError):
-        stack_vertical([])
-
-
-def test_named_colours_keep_a_series_colour_across_charts():
-    colours = {"fit": (10, 20, 30), "stage2": (200, 10, 10)}
-    chart = line_chart({"stage2": ([0, 1], [1.0, 2.0])}, colours=colours, width=300, height=150)
-    assert len(_colour_pixels(chart, (200, 10, 10))) > 20
-    assert len(_colour_pixels(chart, PALETTE[0])) == 0
+        stacked_figure([])

@@ -26,6 +26,9 @@ BACKGROUNDS: dict[str, tuple[float, float, float]] = {
 }
 BackgroundName = Literal["white", "black", "grey"]
 WHITE: tuple[float, float, float] = BACKGROUNDS["white"]
+#: Alpha above which a pixel belongs to the mouse: the masked metrics' masks, the visual hull's
+#: silhouettes.
+MOUSE_ALPHA_THRESHOLD = 0.5
 
 
 class BackgroundError(MouseliftError, ValueError):
@@ -159,6 +162,7 @@ def chunk_rows(images: Sequence[np.ndarray], columns: int | None) -> list[list[n
 
 __all__ = [
     "BACKGROUNDS",
+    "MOUSE_ALPHA_THRESHOLD",
     "WHITE",
     "BackgroundError",
     "BackgroundName",

@@ -1,148 +1,175 @@
-"""Small report figures drawn with Pillow (no plotting library): line charts, text strips, and
-vertical stacks of images.
+"""Report figures on matplotlib: line charts, and figures stacked from rows of text, charts and
+images, laid out in pixels.
 
-Coordinates: a chart's data are ``(x, y)`` floats; non-finite values (NaN, ±inf) are left out
-(the line breaks there). Images are RGB :class:`PIL.Image.Image` on white.
+Figures are :class:`matplotlib.figure.Figure` on an Agg canvas (no pyplot, no global state), so a
+caller may restyle any axes, label or legend before saving, and matplotlib's ``rcParams`` (fonts,
+line widths, ``axes.*``) apply. Sizes are pixels at :data:`DPI` (text sizes are points, as in
+matplotlib). A chart's data are ``(x, y)`` floats; a non-finite y breaks its line there, a point
+with a non-finite x is left out.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO
 
-from PIL import Image, ImageDraw, ImageFont
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
+#: Pixels per inch of every figure: its size in pixels is its size in inches × DPI.
+DPI = 100
 #: Line colours, one per series in order (colour-blind-friendly, Okabe–Ito).
-PALETTE = ((0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (230, 159, 0),
-           (86, 180, 233), (0, 0, 0), (240, 228, 66))
-WHITE_RGB = (255, 255, 255)
-AXIS_RGB = (60, 60, 60)
-GRID_RGB = (225, 225, 225)
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+           "#F0E442")
+#: A chart row's margins around its axes (pixels): room for the title, tick labels and axis
+#: labels; the legend, right of the axes, takes what it needs from the right margin on.
+CHART_MARGINS = {"left": 70, "right": 10, "top": 26, "bottom": 44}
 
 
-def font(size: int = 12) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    """Pillow's built-in font at ``size`` px (its bitmap font where FreeType is missing)."""
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, ValueError, OSError):  # Pillow without FreeType
-        return ImageFont.load_default()
+def new_figure(width: int, height: int) -> Figure:
+    """A white ``width × height`` pixel figure on an Agg canvas."""
+    figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, facecolor="white")
+    FigureCanvasAgg(figure)
+    return figure
 
 
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """About ``count`` round tick values (steps of 1, 2, 2.5 or 5 × 10^k) covering [lo, hi]."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"nice_ticks: non-finite range [{lo}, {hi}]")
-    if hi < lo:
-        lo, hi = hi, lo
-    if hi - lo <= 1e-9 * max(1.0, abs(lo), abs(hi)):  # one value (or nearly): pad around it
-        pad = abs(lo) * 0.05 or 1.0
-        lo, hi = lo - pad, hi + pad
-    raw = (hi - lo) / max(1, count - 1)
-    power = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw * (1 - 1e-9))
-    first = math.floor(lo / step + 1e-9)
-    last = math.ceil(hi / step - 1e-9)
-    return [float(f"{k * step:.12g}") for k in range(first, last + 1)]
-
-
-def _finite_runs(xs: Sequence[float], ys: Sequence[float]) -> list[list[tuple[float, float]]]:
-    """The points sorted by x, split into runs of finite values (a non-finite y breaks the
-    line; a non-finite x drops the point)."""
+def _points(xs: Sequence[float], ys: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The points sorted by x (non-finite x left out), non-finite y as NaN (a break)."""
     pairs = sorted((float(x), float(y)) for x, y in zip(xs, ys, strict=True)
                    if math.isfinite(float(x)))
-    runs: list[list[tuple[float, float]]] = [[]]
-    for x, y in pairs:
-        if math.isfinite(y):
-            runs[-1].append((x, y))
-        elif runs[-1]:
-            runs.append([])
-    return [run for run in runs if run]
+    x = np.array([p[0] for p in pairs], dtype=np.float64)
+    y = np.array([p[1] if math.isfinite(p[1]) else np.nan for p in pairs], dtype=np.float64)
+    return x, y
 
 
-def _label(value: float) -> str:
-    return f"{value:.6g}"
-
-
-def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, title: str = "",
-               x_label: str = "", y_label: str = "", width: int = 640, height: int = 280,
-               colours: Mapping[str, tuple[int, int, int]] | None = None) -> Image.Image:
-    """A line chart of ``{name: (xs, ys)}``, one colour per series (``colours[name]``, else
-    :data:`PALETTE` in order), points marked, a legend on the right; axes span the finite data
-    with round ticks. Series without a finite point are listed in the legend as "(no data)"."""
-    small, large = font(11), font(13)
-    image = Image.new("RGB", (width, height), WHITE_RGB)
-    draw = ImageDraw.Draw(image)
-    runs = {name: _finite_runs(*xy) for name, xy in series.items()}
-    points = [p for name in runs for run in runs[name] for p in run]
-    legend_w = min(width // 3, 12 + 7 * max((len(n) for n in series), default=0) + 40)
-    left, right, top, bottom = 66, width - legend_w - 8, 24 if title else 10, height - 36
-    if title:
-        draw.text((left, 4), title, fill=AXIS_RGB, font=large)
-    if points:
-        xt = nice_ticks(min(p[0] for p in points), max(p[0] for p in points), 6)
-        yt = nice_ticks(min(p[1] for p in points), max(p[1] for p in points), 5)
-    else:
-        xt, yt = [0.0, 1.0], [0.0, 1.0]
-
-    def to_px(x: float, y: float) -> tuple[float, float]:
-        u = left + (x - xt[0]) / (xt[-1] - xt[0]) * (right - left)
-        v = bottom - (y - yt[0]) / (yt[-1] - yt[0]) * (bottom - top)
-        return u, v
-
-    for y in yt:
-        _, v = to_px(xt[0], y)
-        draw.line([(left, v), (right, v)], fill=GRID_RGB)
-        draw.text((left - 4, v), _label(y), fill=AXIS_RGB, font=small, anchor="rm")
-    for x in xt:
-        u, _ = to_px(x, yt[0])
-        draw.line([(u, bottom), (u, bottom + 4)], fill=AXIS_RGB)
-        draw.text((u, bottom + 6), _label(x), fill=AXIS_RGB, font=small, anchor="mt")
-    draw.rectangle([left, top, right, bottom], outline=AXIS_RGB)
-    if x_label:
-        draw.text(((left + right) / 2, height - 3), x_label, fill=AXIS_RGB, font=small,
-                  anchor="md")
-    if y_label:
-        strip = text_strip(y_label, bottom - top, height=16, size=11, centred=True)
-        strip = strip.rotate(90, expand=True)
-        image.paste(strip, (2, top))
-    for k, (name, name_runs) in enumerate(runs.items()):
+def line_chart(ax: Axes, series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
+               title: str = "", x_label: str = "", y_label: str = "",
+               colours: Mapping[str, str] | None = None) -> Axes:
+    """A line chart of ``{name: (xs, ys)}`` on ``ax``: one colour per series (``colours[name]``,
+    else :data:`PALETTE` in order), points marked, a grid, a legend right of the axes; x ticks
+    at integers when every x is one (frames). A series without a finite point is listed in the
+    legend as "(no data)". Returns ``ax``."""
+    integer_x = True
+    for k, (name, (xs, ys)) in enumerate(series.items()):
+        x, y = _points(xs, ys)
+        integer_x &= bool(np.all(x == np.round(x)))
         colour = (colours or {}).get(name, PALETTE[k % len(PALETTE)])
-        for run in name_runs:
-            pixels = [to_px(x, y) for x, y in run]
-            if len(pixels) > 1:
-                draw.line(pixels, fill=colour, width=2)
-            for u, v in pixels:
-                draw.ellipse([u - 3, v - 3, u + 3, v + 3], fill=colour)
-        ly = top + 6 + 16 * k
-        draw.line([(right + 10, ly), (right + 28, ly)], fill=colour, width=3)
-        draw.text((right + 32, ly), name if name_runs else f"{name} (no data)", fill=AXIS_RGB,
-                  font=small, anchor="lm")
-    return image
+        label = name if np.isfinite(y).any() else f"{name} (no data)"
+        ax.plot(x, y, color=colour, marker="o", markersize=4, label=label)
+    ax.set_title(title, loc="left")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
+    ax.grid(True, alpha=0.3)
+    if integer_x:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if series:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return ax
 
 
-def text_strip(text: str, width: int, *, height: int = 20, size: int = 12,
-               centred: bool = False) -> Image.Image:
-    """A white strip ``width × height`` with ``text`` left-aligned (or ``centred``),
-    vertically centred."""
-    strip = Image.new("RGB", (width, height), WHITE_RGB)
-    x, anchor = (width / 2, "mm") if centred else (6, "lm")
-    ImageDraw.Draw(strip).text((x, height / 2), text, fill=AXIS_RGB, font=font(size),
-                               anchor=anchor)
-    return strip
+@dataclass(frozen=True)
+class TextRow:
+    """A line of ``text`` (``size`` points), left-aligned, vertically centred in ``height`` px."""
+
+    text: str
+    height: int = 20
+    size: float = 9.0
 
 
-def stack_vertical(images: Sequence[Image.Image], *, gap: int = 8) -> Image.Image:
-    """``images`` one below the other, left-aligned, on white, ``gap`` px apart."""
-    if not images:
-        raise ValueError("stack_vertical needs at least one image")
-    width = max(im.width for im in images)
-    height = sum(im.height for im in images) + gap * (len(images) - 1)
-    out = Image.new("RGB", (width, height), WHITE_RGB)
-    y = 0
-    for im in images:
-        out.paste(im.convert("RGB"), (0, y))
-        y += im.height + gap
-    return out
+@dataclass(frozen=True)
+class ChartRow:
+    """A :func:`line_chart` of ``width × height`` px (margins and legend included)."""
+
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]]
+    width: int
+    height: int
+    title: str = ""
+    x_label: str = ""
+    y_label: str = ""
+    colours: Mapping[str, str] | None = None
 
 
-__all__ = ["PALETTE", "font", "line_chart", "nice_ticks", "stack_vertical", "text_strip"]
+@dataclass(frozen=True)
+class ImageRow:
+    """An RGB image ``(H, W, 3)`` uint8, drawn pixel for pixel (not resampled)."""
+
+    image: np.ndarray
+
+
+Row = TextRow | ChartRow | ImageRow
+
+
+def _row_size(row: Row) -> tuple[int, int]:
+    """``(width, height)`` px of a row; a text row takes any width (0)."""
+    if isinstance(row, ImageRow):
+        return row.image.shape[1], row.image.shape[0]
+    if isinstance(row, ChartRow):
+        return row.width, row.height
+    return 0, row.height
+
+
+def stacked_figure(rows: Sequence[Row], *, gap: int = 6) -> Figure:
+    """A figure of ``rows`` one below the other, left-aligned on white, ``gap`` px apart: as
+    wide as the widest row, as high as the rows and gaps."""
+    if not rows:
+        raise ValueError("stacked_figure needs at least one row")
+    sizes = [_row_size(row) for row in rows]
+    width = max(1, max(w for w, _ in sizes))
+    height = sum(h for _, h in sizes) + gap * (len(rows) - 1)
+    figure = new_figure(width, height)
+    top = 0
+    for row, (_, row_height) in zip(rows, sizes, strict=True):
+        bottom = height - top - row_height  # matplotlib's y runs upwards
+        if isinstance(row, TextRow):
+            figure.text(6 / width, (bottom + row_height / 2) / height, row.text,
+                        fontsize=row.size, va="center", ha="left")
+        elif isinstance(row, ImageRow):
+            figure.figimage(row.image, xo=0, yo=bottom, origin="upper")
+        else:
+            _chart_row(figure, row, bottom)
+        top += row_height + gap
+    return figure
+
+
+def _chart_row(figure: Figure, row: ChartRow, bottom: int) -> None:
+    """``row``'s chart with its lower edge ``bottom`` px above the figure's: the axes fill the
+    row less :data:`CHART_MARGINS` and the legend's measured width."""
+    width, height = figure.canvas.get_width_height()
+    m = CHART_MARGINS
+    plot_width = row.width - m["left"] - m["right"]
+    ax = figure.add_axes([m["left"] / width, (bottom + m["bottom"]) / height, plot_width / width,
+                          (row.height - m["top"] - m["bottom"]) / height])
+    line_chart(ax, row.series, title=row.title, x_label=row.x_label, y_label=row.y_label,
+               colours=row.colours)
+    legend = ax.get_legend()
+    if legend is not None:
+        legend_width = legend.get_window_extent(figure.canvas.get_renderer()).width
+        position = ax.get_position()
+        ax.set_position([position.x0, position.y0,
+                         max(plot_width / 2, plot_width - legend_width - 8) / width,
+                         position.height])
+
+
+def save_png(figure: Figure, target: str | os.PathLike | IO[bytes]) -> None:
+    """Write ``figure`` as a PNG of exactly its pixel size."""
+    figure.savefig(target, format="png", dpi=DPI, facecolor=figure.get_facecolor())
+
+
+__all__ = [
+    "DPI",
+    "PALETTE",
+    "ChartRow",
+    "ImageRow",
+    "Row",
+    "TextRow",
+    "line_chart",
+    "new_figure",
+    "save_png",
+    "stacked_figure",
+]

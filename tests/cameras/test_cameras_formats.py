@@ -15,7 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mouselift.cameras import (
+    CALIBRATION_FORMATS,
     Camera,
+    calibration_format,
     matrix_to_rodrigues,
     read_anipose_toml,
     read_calibration,
@@ -28,7 +30,7 @@ from mouselift.cameras import (
 )
 from mouselift.errors import CalibrationError
 
-ALL_EXTENSIONS = [".pkl", ".mat", ".json", ".toml", ".h5", ".hdf5"]
+ALL_EXTENSIONS = [ext for fmt in CALIBRATION_FORMATS for ext in fmt.extensions]
 DISTORTION_EXTENSIONS = [".mat", ".toml", ".h5"]
 
 
@@ -224,7 +226,7 @@ def test_truncated_pickle(make_rig, tmp_path: Path) -> None:
 def _raw_write(ext: str, path: Path, ks, rs, ts, size=(64, 48)) -> None:
     """Write raw arrays in a format, bypassing Camera validation."""
     n = len(ks)
-    if ext == ".pkl":
+    if ext in (".pkl", ".pickle"):
         entries = [{"K": k, "R": r, "T": t} for k, r, t in zip(ks, rs, ts, strict=True)]
         path.write_bytes(pickle.dumps(entries))
     elif ext == ".mat":
@@ -346,6 +348,14 @@ def test_h5_count_mismatch(tmp_path: Path) -> None:
         f["camera_parameters/image_size"] = np.array([[64, 48], [64, 48]])
     with pytest.raises(CalibrationError, match="image_size"):
         read_calibration(path)
+
+
+def test_registry_lists_each_extension_once() -> None:
+    assert len(ALL_EXTENSIONS) == len(set(ALL_EXTENSIONS))
+    assert all(ext.startswith(".") and ext == ext.lower() for ext in ALL_EXTENSIONS)
+    assert {".pkl", ".pickle", ".mat", ".json", ".toml", ".h5", ".hdf5"} == set(ALL_EXTENSIONS)
+    assert calibration_format("a/NEW_CAM.PICKLE").name == "MAMMAL new_cam.pkl"
+    assert all(fmt.describe() in supported_formats() for fmt in CALIBRATION_FORMATS)
 
 
 def test_dispatch_errors(tmp_path: Path) -> None:

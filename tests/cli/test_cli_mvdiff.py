@@ -23,7 +23,7 @@ def test_train_then_embeds_then_resume(capsys, mouse_dataset, tmp_path):
     pipeline = run / "checkpoints" / "checkpoint-000002" / "pipeline"
 
     code, out, err = run_cli(capsys, "embeds", "--pipeline", str(pipeline), "--rig", "facelift",
-                             "--resolution", "64", "--out", str(tmp_path / "rig"))
+                             "--image-size", "64", "--out", str(tmp_path / "rig"))
     assert code == 0, err
     assert "rig 'facelift' (6 views, 64×64" in out and "(6, 77, 32)" in out
     assert (tmp_path / "rig" / "prompt_embeds.safetensors").is_file()
@@ -41,6 +41,10 @@ def test_one_line_errors(capsys, mouse_dataset, tmp_path):
                            str(mouse_dataset), "--output", str(tmp_path / "r"),
                            "--set", "lerning_rate=1")
     one_line_error(code, err, "unknown config key 'lerning_rate'")
+    code, _, err = run_cli(capsys, "train", "mvdiff", "--config", "tiny", "--dataset",
+                           str(mouse_dataset), "--output", str(tmp_path / "r"),
+                           "--set", "resolution=64")
+    one_line_error(code, err, "config key 'resolution' was renamed 'image_size'")
     code, _, err = run_cli(capsys, "train", "mvdiff", "--config", "tiny", "--output",
                            str(tmp_path / "r"))
     one_line_error(code, err, "no dataset")
@@ -75,7 +79,7 @@ def test_embeds_from_facelift_file(capsys, tiny_pipeline_dir, tmp_path):
     embeds = torch.randn(6, 77, width, generator=torch.Generator().manual_seed(0)).half()
     torch.save(embeds, tmp_path / "clr_embeds.pt")
     code, out, err = run_cli(capsys, "embeds", "--pipeline", str(pipeline), "--rig", "facelift",
-                             "--resolution", "64", "--from-file", str(tmp_path / "clr_embeds.pt"),
+                             "--image-size", "64", "--from-file", str(tmp_path / "clr_embeds.pt"),
                              "--into-pipeline")
     assert code == 0, err
     assert "(6, 77, 32)" in out
@@ -93,7 +97,7 @@ def test_embeds_from_facelift_file(capsys, tiny_pipeline_dir, tmp_path):
                           ("dict.pt", "holds a dict"), ("evil.pt", "weights-only PyTorch file"),
                           ("missing.pt", "not found")):
         code, _, err = run_cli(capsys, "embeds", "--pipeline", str(pipeline), "--rig",
-                               "facelift", "--resolution", "64", "--from-file",
+                               "facelift", "--image-size", "64", "--from-file",
                                str(tmp_path / name), "--out", str(tmp_path / "o"))
         one_line_error(code, err, message)
     # the file holds FaceLift's prompts: another rig with them would be a silent mismatch

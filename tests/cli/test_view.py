@@ -65,13 +65,13 @@ def test_bad_port(capsys, ply):
 
 def test_all_interfaces_are_warned_about(capsys, ply, monkeypatch):
     """--host 0.0.0.0 warns on stderr; an interrupt while starting still exits cleanly."""
-    import mouselift.viewer
+    import mouselift.viewer.server
 
     class Interrupted:
         def __init__(self, *args, **kwargs):
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(mouselift.viewer, "ViewerServer", Interrupted)
+    monkeypatch.setattr(mouselift.viewer.server, "ViewerServer", Interrupted)
     # whatever SIGINT's handler was (a background job starts with it ignored), it comes back
     before = signal.getsignal(signal.SIGINT)
     code, out, err = run_cli(capsys, "view", str(ply), "--host", "0.0.0.0")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
-from mouselift.config import StrictModel, load_config, merge_overrides
+from mouselift.config import StrictModel, load_config, merge_overrides, upgrade_renamed_keys
 from mouselift.config.base import list_presets, presets_dir
 from mouselift.errors import ConfigError
 
 
 class Inner(StrictModel):
+    renamed_keys: ClassVar[dict[str, str]] = {"levels": "depth"}
     depth: int = 2
 
 
@@ -60,6 +62,50 @@ def test_bad_files_are_one_line_errors(tmp_path, text, needle):
 def test_unknown_override_key_is_an_error():
     with pytest.raises(ConfigError, match="unknown config key 'colour'"):
         load_config(Toy, "toy", None, {"colour": "red"})
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("inner:\n  levels: 3\n", "config key 'inner.levels' was renamed 'inner.depth'"),
+        ("levels: 3\n", "unknown config key 'levels'"),  # renamed in Inner only
+    ],
+)
+def test_renamed_keys_are_refused_with_their_new_name(tmp_path, text, needle):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(Toy, "toy", path)
+    assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+class Outer(StrictModel):
+    renamed_keys: ClassVar[dict[str, str]] = {"resolution": "image_size"}
+    image_size: int = 64
+    inner: Inner | None = None
+
+
+def test_our_own_old_files_load_under_the_new_names():
+    old = {"resolution": 32, "inner": {"levels": 7}}
+    upgraded = upgrade_renamed_keys(Outer, old)
+    assert upgraded == {"image_size": 32, "inner": {"depth": 7}}
+    assert old == {"resolution": 32, "inner": {"levels": 7}}  # the input is left as it was
+    cfg = Outer.model_validate(upgraded)
+    assert (cfg.image_size, cfg.inner.depth) == (32, 7)
+    assert upgrade_renamed_keys(Outer, {"inner": None}) == {"inner": None}
+
+
+def test_a_checkpoint_saved_before_a_rename_resumes():
+    from mouselift.gslrm.train_config import load_train_gslrm_config
+    from mouselift.train.checkpoints import CheckpointError
+    from mouselift.train.engine import check_resume
+
+    config = load_train_gslrm_config("tiny", {"dataset": "d", "output_dir": "o"})
+    saved = config.model_dump(mode="json")
+    saved["data"]["resolution"] = saved["data"].pop("image_size")
+    check_resume(config, {"config": saved}, Path("ckpt"))  # no error
+    saved["data"]["resolution"] = 999
+    with pytest.raises(CheckpointError, match="was trained with data="):
+        check_resume(config, {"config": saved}, Path("ckpt"))
 
 
 def test_unknown_preset_lists_known_ones():

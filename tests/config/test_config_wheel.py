@@ -30,15 +30,15 @@ CHECK = textwrap.dedent(
     from mouselift.data.prepare import PrepareConfig
     from mouselift.data.synth import SynthConfig
     from mouselift.fit.config import FitConfig
-    from mouselift.mvdiff.config import load_architecture
-    from mouselift.mvdiff.train_config import load_train_config
+    from mouselift.mvdiff.config import load_mvdiff_config
+    from mouselift.mvdiff.train_config import load_train_mvdiff_config
 
     loaders = {
         "fit": lambda name: load_config(FitConfig, "fit", name),
-        "mvdiff": load_architecture,
+        "mvdiff": load_mvdiff_config,
         "prepare": lambda name: load_config(PrepareConfig, "prepare", name),
         "synth": lambda name: load_config(SynthConfig, "synth", name),
-        "train_mvdiff": load_train_config,
+        "train_mvdiff": load_train_mvdiff_config,
     }
     for kind, load in loaders.items():
         load("tiny")

@@ -22,7 +22,7 @@ from mouselift.images import composite
 from mouselift.splat.render import RenderOutput, render
 
 SHORT = dict(
-    init_points=500, hull_resolution=32, densify_every=10, densify_until=30, max_gaussians=4000
+    init_points=500, hull_voxels=32, densify_every=10, densify_until=30, max_gaussians=4000
 )
 
 

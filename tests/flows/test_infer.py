@@ -20,15 +20,16 @@ from infer_testutils import (
 from mouselift.cameras import read_opencv_cameras
 from mouselift.cameras.rig import facelift_rig
 from mouselift.data.dataset_rig import rig_from_dataset
-from mouselift.data.prepare.framing import TrainingFraming
+from mouselift.data.framing.training import TrainingFraming
 from mouselift.data.recording import Recording
 from mouselift.errors import ConfigError
 from mouselift.flows.infer import infer, read_input, training_framing
-from mouselift.flows.lift import LiftModels, Sampler
-from mouselift.flows.reconstruct import SplatFilters
+from mouselift.flows.lift import LiftModels
+from mouselift.gslrm.inference import SplatFilters
+from mouselift.mvdiff.solvers import SamplingSettings
 
 FAST = SplatFilters(min_opacity=float(FAST_MIN_OPACITY))
-FEW_STEPS = Sampler(steps=2)
+FEW_STEPS = SamplingSettings(steps=2)
 #: One-view vs all-view centre on the suite's recording, camera 0 (measured 8.0–8.3 mm; vs the
 #: triangulated point ≈ 5 mm).
 ONE_VIEW_TOLERANCE_MM = 12.0

@@ -20,12 +20,14 @@ from mouselift.flows.infer_video import (
     partition,
     select_video_frames,
 )
-from mouselift.flows.lift import LiftModels, Sampler
-from mouselift.flows.reconstruct import SplatFilters
+from mouselift.flows.lift import LiftModels
+from mouselift.gslrm.inference import SplatFilters
+from mouselift.mvdiff.solvers import SamplingSettings
 from mouselift.viewer.scene import load_scene
 
 FAST = {"filters": SplatFilters(min_opacity=float(FAST_MIN_OPACITY)),
-        "sampler": Sampler(solver="dpm++", steps=2), "turntable_size": 64, "progress": False}
+        "sampler": SamplingSettings(solver="dpm++", steps=2), "turntable_size": 64,
+        "progress": False}
 #: frames 0, 2, …, 10 of the suite's 12-frame recording
 EVERY = 2
 SELECTED = [0, 2, 4, 6, 8, 10]

@@ -12,7 +12,7 @@ from mouselift.cameras.rig import facelift_rig
 from mouselift.data.dataset_rig import rig_from_dataset
 from mouselift.errors import ConfigError, MouseliftError
 from mouselift.flows.lift import LiftModels, RigMismatchError, lift, parse_dtype
-from mouselift.flows.reconstruct import SplatFilters
+from mouselift.gslrm.inference import SplatFilters
 
 
 @pytest.fixture(scope="module")

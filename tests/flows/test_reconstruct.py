@@ -12,11 +12,11 @@ from plyfile import PlyData
 from cli_testutils import one_line_error, run_cli
 from mouselift.data.dataset_rig import rig_from_dataset
 from mouselift.data.video import probe_video
-from mouselift.flows.reconstruct import SplatFilters, reconstruct
+from mouselift.flows.reconstruct import reconstruct
 from mouselift.gslrm.checkpoints import save_gslrm
 from mouselift.gslrm.config import load_gslrm_config
 from mouselift.gslrm.model import GSLRM
-from mouselift.splat import Gaussians, read_ply
+from mouselift.splat import read_ply
 
 
 @pytest.fixture(scope="module")
@@ -48,23 +48,6 @@ def test_reconstruct_writes_every_output(capsys, mouse_dataset, checkpoint, tmp_
 
     with Image.open(out / "views.png") as grid:
         assert grid.size == (7 * 64, 2 * 64)
-
-
-def test_filters_are_facelifts(checkpoint):
-    g = Gaussians(
-        means=torch.tensor([[0.0, 0, 0], [0.0, 0, 0], [0.0, 0, -0.5], [0.0, 0, 0.5],
-                            [0.95, 0, 0], [0.7, -0.7, -0.7]]),
-        log_scales=torch.log(torch.tensor([[0.01] * 3, [0.01] * 3, [0.2] * 3, [0.2] * 3,
-                                           [0.01] * 3, [0.01] * 3])),
-        rotations=torch.tensor([[1.0, 0, 0, 0]] * 6),
-        opacity_logits=torch.logit(torch.tensor([0.5, 0.03, 0.5, 0.5, 0.5, 0.5])),
-        sh=torch.zeros(6, 1, 3))
-    kept = SplatFilters().apply(g)
-    # dropped: too transparent (1), large below the floor plane z ≤ 0 (2), outside the box
-    # (|x| > 0.91) (4), a corner floater (5); kept: 0 and the large one above z = 0 (3)
-    assert kept.means.tolist() == [[0.0, 0.0, 0.0], [0.0, 0.0, 0.5]]
-    none = SplatFilters(min_opacity=None, max_scale=None, box=None, corner_floaters=None)
-    assert len(none.apply(g)) == 6
 
 
 def test_bad_inputs_are_one_line_errors(capsys, mouse_dataset, checkpoint, tmp_path):

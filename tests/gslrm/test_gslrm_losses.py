@@ -17,11 +17,11 @@ from mouselift.gslrm.losses import (
     PerceptualLoss,
     load_perceptual_loss,
     lpips_loss,
-    read_vgg19_weights,
     ssim_loss,
     stage2_loss,
 )
 from mouselift.metrics import LPIPS, LPIPSUnavailable, ssim
+from mouselift.metrics.vgg19_weights import read_vgg19_weights
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

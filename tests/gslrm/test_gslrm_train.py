@@ -16,7 +16,7 @@ from mouselift.gslrm.trainer import train_gslrm
 
 #: Small and fast: 32² views (the tiny model takes any multiple of its patch size).
 FAST = {"max_steps": 4, "log_with": "none", "checkpoint_every": 2, "validate_every": 2,
-        "validation_samples": 1, "data": {"resolution": 32}}
+        "validation_samples": 1, "data": {"image_size": 32}}
 
 
 def _config(dataset, out, **overrides):
@@ -71,7 +71,7 @@ def test_facelift_layout_initialises_training(mouse_dataset, tmp_path):
 def test_cli_and_one_line_errors(capsys, mouse_dataset, tmp_path):
     code, out, err = run_cli(capsys, "train", "gslrm", "--config", "tiny", "--dataset",
                              str(mouse_dataset), "--output", str(tmp_path / "r"),
-                             "--max-steps", "1", "--set", "data.resolution=32",
+                             "--max-steps", "1", "--set", "data.image_size=32",
                              "--set", "validation_samples=0", "--log-with", "none", "-q")
     assert code in (0, None), err
     assert "trained steps 0 → 1" in out
@@ -86,6 +86,10 @@ def test_cli_and_one_line_errors(capsys, mouse_dataset, tmp_path):
                            str(mouse_dataset), "--output", str(tmp_path / "y"),
                            "--set", "losses.mse_weight=1")
     one_line_error(code, err, "mse_weight")
+    code, _, err = run_cli(capsys, "train", "gslrm", "--config", "tiny", "--dataset",
+                           str(mouse_dataset), "--output", str(tmp_path / "z"),
+                           "--set", "data.resolution=32")
+    one_line_error(code, err, "'data.resolution' was renamed 'data.image_size'")
 
 
 @pytest.mark.parametrize("command", [["train", "gslrm"], ["reconstruct"]])

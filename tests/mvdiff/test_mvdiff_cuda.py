@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mouselift.mvdiff import MultiViewDiffusionPipeline, load_train_config, train_mvdiff
+from mouselift.mvdiff import MultiViewDiffusionPipeline, load_train_mvdiff_config, train_mvdiff
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -28,7 +28,7 @@ def test_cuda_sampling_matches_cpu(tiny_pipeline_dir):
 @pytest.mark.gpu
 @cuda
 def test_cuda_bf16_training_step(mouse_dataset, tmp_path):
-    config = load_train_config("tiny", {"dataset": str(mouse_dataset),
+    config = load_train_mvdiff_config("tiny", {"dataset": str(mouse_dataset),
                                         "output_dir": str(tmp_path / "run"), "max_steps": 2,
                                         "mixed_precision": "bf16", "log_with": "none",
                                         "validation_samples": 0})

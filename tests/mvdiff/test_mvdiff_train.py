@@ -14,16 +14,17 @@ from safetensors.torch import load_file
 
 from mouselift.cameras.rig import facelift_rig
 from mouselift.data.sample import SampleError
-from mouselift.mvdiff import MultiViewDiffusionPipeline, load_train_config, train_mvdiff
-from mouselift.mvdiff.checkpoints import CheckpointError, list_checkpoints, resolve_resume
+from mouselift.mvdiff import MultiViewDiffusionPipeline, load_train_mvdiff_config, train_mvdiff
 from mouselift.mvdiff.dataset import MultiViewDataset
-from mouselift.mvdiff.objective import evaluate_loss
+from mouselift.mvdiff.losses import evaluate_loss
+from mouselift.mvdiff.trainer import MVDiffStage
+from mouselift.train.checkpoints import CheckpointError, list_checkpoints, resolve_resume
 
 QUIET = {"log_with": "none", "validation_samples": 0}
 
 
 def config(dataset: Path, output: Path, **overrides):
-    return load_train_config("tiny", {"dataset": str(dataset), "output_dir": str(output),
+    return load_train_mvdiff_config("tiny", {"dataset": str(dataset), "output_dir": str(output),
                                       **QUIET, **overrides})
 
 
@@ -110,10 +111,11 @@ def test_incomplete_checkpoints_are_never_resumed(mouse_dataset, tmp_path):
     shutil.copytree(root / "checkpoint-000002", root / ".checkpoint-000003.partial")
     shutil.copytree(root / "checkpoint-000002", root / "checkpoint-000004")
     (root / "checkpoint-000004" / "trainer_state.json").unlink()
-    assert [s for s, _ in list_checkpoints(run)] == [1, 2]
-    assert resolve_resume(run, "latest") == root / "checkpoint-000002"
+    payload = MVDiffStage.payload_dirs
+    assert [s for s, _ in list_checkpoints(run, payload)] == [1, 2]
+    assert resolve_resume(run, "latest", payload) == root / "checkpoint-000002"
     with pytest.raises(CheckpointError, match="incomplete checkpoint"):
-        resolve_resume(run, root / "checkpoint-000004")
+        resolve_resume(run, root / "checkpoint-000004", payload)
     result = train_mvdiff(config(mouse_dataset, run, max_steps=3, checkpoint_every=1),
                           resume="latest", progress=False)
     assert result.start_step == 2

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from mouselift.errors import WeightsError
-from mouselift.mvdiff import build_unet, load_architecture, load_unet
+from mouselift.mvdiff import build_unet, load_mvdiff_config, load_unet
 
 # Parameter names and shapes of FaceLift's released pipeckpts/unet (see tests/fixtures/README.md).
 MANIFEST = Path(__file__).resolve().parents[1] / "fixtures" / \
@@ -20,7 +20,7 @@ MANIFEST = Path(__file__).resolve().parents[1] / "fixtures" / \
 def test_facelift_preset_matches_released_unet_manifest():
     """Every parameter name and shape of FaceLift's pipeckpts/unet, nothing more."""
     manifest = json.loads(MANIFEST.read_text())
-    unet = build_unet(load_architecture("facelift").unet, device="meta")
+    unet = build_unet(load_mvdiff_config("facelift").unet, device="meta")
     ours = {k: list(v.shape) for k, v in unet.state_dict().items()}
     theirs = {k: list(v) for k, v in manifest["state_dict"].items()}
     assert sorted(set(theirs) - set(ours)) == []

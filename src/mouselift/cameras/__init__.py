@@ -1,6 +1,7 @@
 """Cameras and the geometry every stage shares (OpenCV axes and pixels; see :mod:`.camera`).
 
-Calibration formats (:func:`read_calibration` picks one by extension): MAMMAL ``new_cam.pkl``,
+Calibration formats (:func:`read_calibration` picks one by extension from
+:data:`~.io.CALIBRATION_FORMATS`): MAMMAL ``new_cam.pkl``,
 DANNCE ``*dannce.mat``, FaceLift ``opencv_cameras.json``, Anipose ``calibration.toml``, Pose
 Splatter ``camera_params*.h5``. Rays (:mod:`.rays`, PyTorch) and orbits (:mod:`.orbits`).
 
@@ -13,7 +14,15 @@ from .anipose import read_anipose_toml, write_anipose_toml
 from .camera import Camera
 from .dannce import read_dannce_labels, read_dannce_mat, write_dannce_mat
 from .facelift import read_opencv_cameras, write_opencv_cameras
-from .io import read_calibration, supported_formats, write_calibration
+from .io import (
+    CALIBRATION_FORMATS,
+    CalibrationFormat,
+    calibration_format,
+    read_calibration,
+    read_calibration_with_sizes,
+    supported_formats,
+    write_calibration,
+)
 from .mammal import read_mammal_pkl, write_mammal_pkl
 from .orbits import intrinsics_from_fov, look_at, orbit_camera, orbit_cameras, orbit_position
 from .pose_splatter import read_pose_splatter_h5, write_pose_splatter_h5
@@ -28,8 +37,11 @@ from .transforms import (
 )
 
 __all__ = [
+    "CALIBRATION_FORMATS",
+    "CalibrationFormat",
     "Camera",
     "Similarity",
+    "calibration_format",
     "camera_rays",
     "closest_points_to_origin",
     "intrinsics_from_fov",
@@ -44,6 +56,7 @@ __all__ = [
     "plucker_input",
     "read_anipose_toml",
     "read_calibration",
+    "read_calibration_with_sizes",
     "read_dannce_labels",
     "read_dannce_mat",
     "read_mammal_pkl",

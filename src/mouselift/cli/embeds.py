@@ -23,9 +23,9 @@ for a pipeline folder without `text_encoder/`:
 
     mouselift embeds --pipeline checkpoints/mvdiffusion/pipeckpts --rig facelift --from-file clr_embeds.pt --into-pipeline
 
-Another input camera, another resolution:
+Another input camera, another image size:
 
-    mouselift embeds --pipeline PIPE --rig data/mouse512 --reference-view 2 --resolution 256 --out rigs/cam2
+    mouselift embeds --pipeline PIPE --rig data/mouse512 --reference-view 2 --image-size 256 --out rigs/cam2
 
 Writes `rig.json` (views: name, prompt, K, w2c, size) and `prompt_embeds.safetensors`
 (`(views, 77, width)`, float32, with the rig's fingerprint). The width must equal the UNet's
@@ -48,8 +48,8 @@ def embeds(
     reference_view: int = typer.Option(
         0, "--reference-view", help="Dataset rigs: the view used as the input view."
     ),
-    resolution: int | None = typer.Option(
-        None, "--resolution", help="Image size of the rig (default: the dataset's, 512 for facelift)."
+    image_size: int | None = typer.Option(
+        None, "--image-size", help="Image side of the rig in pixels (default: the dataset's, 512 for facelift)."
     ),
     from_file: Path | None = typer.Option(
         None, "--from-file",
@@ -63,7 +63,7 @@ def embeds(
 
     if out is None and not into_pipeline:
         raise ConfigError("say where to write the embeddings: --out DIR and/or --into-pipeline")
-    the_rig = resolve_rig(rig, resolution=resolution, reference_view=reference_view)
+    the_rig = resolve_rig(rig, resolution=image_size, reference_view=reference_view)
     if from_file is not None:
         result = import_rig_embeddings(pipeline, the_rig, from_file, out_dir=out,
                                        into_pipeline=into_pipeline)

@@ -63,7 +63,7 @@ def eval_command(
     from ..config import load_config
     from ..fit.config import FitConfig
     from ..flows.evaluate import evaluate_dataset
-    from ..flows.reconstruct import SplatFilters
+    from ..gslrm.inference import SplatFilters
 
     fit_config = None
     if fit is not None:

@@ -90,17 +90,16 @@ def infer(
 ) -> None:
     """Lift one image of a mouse (or every Nth frame of a video) to 3D Gaussians: multi-view
     diffusion, then GS-LRM, with the rig both checkpoints carry."""
-    from ..flows.lift import Sampler
-    from ..flows.reconstruct import SplatFilters
+    from ..gslrm.inference import SplatFilters
+    from ..mvdiff.solvers import SamplingSettings
 
     if len(paths) not in (1, 2):
         raise ConfigError("give INPUT OUT, or OUT alone with --recording, --views or --video")
     image, out = (paths[0], paths[1]) if len(paths) == 2 else (None, paths[0])
     filters = SplatFilters.from_options(min_opacity=min_opacity, max_scale=max_scale,
                                         no_box=no_box, no_filters=no_filters)
-    if solver not in ("ddim", "dpm++"):
-        raise ConfigError(f"--solver {solver!r}: use ddim or dpm++")
-    sampler = Sampler(solver=solver, steps=steps, guidance=guidance, eta=eta)
+    sampler = SamplingSettings.from_options(solver=solver, steps=steps, guidance=guidance,
+                                            eta=eta)
     if video:
         from ..flows.infer_video import infer_video
 

@@ -23,7 +23,7 @@ Every 10th frame, 4 workers:
 
 1000 evenly spaced frames from the first minute, 256×256:
 
-    mouselift prepare rec out --frames 0:6000 --num-samples 1000 --size 256
+    mouselift prepare rec out --frames 0:6000 --num-samples 1000 --image-size 256
 
 Cluster array job, task 3 of 16 (re-run any shard to finish the lists):
 
@@ -41,8 +41,10 @@ def prepare(
     out_dir: Path = typer.Argument(
         ..., help="Dataset folder to write (created; existing samples are kept)."
     ),
-    size: int | None = typer.Option(
-        None, "--size", help=help_with_default("Output crop size in pixels.", PrepareConfig, "size")
+    image_size: int | None = typer.Option(
+        None,
+        "--image-size",
+        help=help_with_default("Output image side in pixels.", PrepareConfig, "image_size"),
     ),
     every: int | None = typer.Option(
         None, "--every", help=help_with_default("Use every Nth frame.", PrepareConfig, "every")
@@ -83,7 +85,7 @@ def prepare(
     from ..data.prepare import prepare_dataset
 
     overrides = {
-        "size": size,
+        "image_size": image_size,
         "every": every,
         "num_samples": num_samples,
         "frames": frames,

@@ -40,8 +40,8 @@ def reconstruct(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Reconstruct 3D Gaussians from posed views with a GS-LRM checkpoint."""
-    from ..flows.reconstruct import SplatFilters
     from ..flows.reconstruct import reconstruct as run
+    from ..gslrm.inference import SplatFilters
 
     filters = SplatFilters.from_options(min_opacity=min_opacity, max_scale=max_scale,
                                         no_box=no_box, no_filters=no_filters)

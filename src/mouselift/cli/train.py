@@ -1,13 +1,29 @@
-"""``mouselift train mvdiff``: fine-tune (or train from random init) Stage 1."""
+"""``mouselift train mvdiff`` and ``mouselift train gslrm``: fine-tune (or train from random
+init) Stage 1 or Stage 2, one command body for both (:func:`_train`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from .options import SET_HELP, parse_set_options
+
+# The options both stages' commands take (the same meaning and config key in both).
+DATASET_OPTION = typer.Option(None, "--dataset", "-d", help="Prepared dataset folder.")
+OUTPUT_OPTION = typer.Option(None, "--output", "-o", help="Run folder (created).")
+RESUME_OPTION = typer.Option(None, "--resume", help="'latest' or a checkpoint folder of this run.")
+MAX_STEPS_OPTION = typer.Option(None, "--max-steps", help="Optimizer steps in total.")
+BATCH_SIZE_OPTION = typer.Option(None, "--batch-size",
+                                 help="Objects per process per micro-batch.")
+LEARNING_RATE_OPTION = typer.Option(None, "--lr", help="Learning rate.")
+MIXED_PRECISION_OPTION = typer.Option(None, "--mixed-precision", help="no, fp16 or bf16.")
+LOG_WITH_OPTION = typer.Option(None, "--log-with", help="tensorboard, wandb or none.")
+SEED_OPTION = typer.Option(None, "--seed", help="Random seed.")
+SET_OPTION = typer.Option([], "--set", help=SET_HELP)
+QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="No progress bar.")
 
 MVDIFF_EPILOG = """\
 **Examples**
@@ -49,50 +65,32 @@ def mvdiff(
     init: str | None = typer.Option(
         None, "--init", help="Start from a random pipeline of this mouselift/configs/mvdiff preset (tiny)."
     ),
-    dataset: Path | None = typer.Option(None, "--dataset", "-d", help="Prepared dataset folder."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Run folder (created)."),
-    resume: str | None = typer.Option(
-        None, "--resume", help="'latest' or a checkpoint folder of this run."
-    ),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="Optimizer steps in total."),
-    batch_size: int | None = typer.Option(
-        None, "--batch-size", help="Objects per process per micro-batch."
-    ),
-    learning_rate: float | None = typer.Option(None, "--lr", help="Learning rate."),
-    mixed_precision: str | None = typer.Option(
-        None, "--mixed-precision", help="no, fp16 or bf16."
-    ),
+    dataset: Path | None = DATASET_OPTION,
+    output: Path | None = OUTPUT_OPTION,
+    resume: str | None = RESUME_OPTION,
+    max_steps: int | None = MAX_STEPS_OPTION,
+    batch_size: int | None = BATCH_SIZE_OPTION,
+    learning_rate: float | None = LEARNING_RATE_OPTION,
+    mixed_precision: str | None = MIXED_PRECISION_OPTION,
     rig: str | None = typer.Option(
         None, "--rig", help="dataset, pipeline, facelift, or a rig folder/file."
     ),
-    log_with: str | None = typer.Option(None, "--log-with", help="tensorboard, wandb or none."),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed."),
-    set_values: list[str] = typer.Option(
-        [], "--set", help=SET_HELP
-    ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    log_with: str | None = LOG_WITH_OPTION,
+    seed: int | None = SEED_OPTION,
+    set_values: list[str] = SET_OPTION,
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Train the multi-view diffusion stage (accelerate: CPU, GPU, multi-GPU, multi-node)."""
-    from ..config import merge_overrides
-    from ..mvdiff.train_config import load_train_config
+    from ..mvdiff.train_config import load_train_mvdiff_config
     from ..mvdiff.trainer import train_mvdiff
 
-    overrides = {
-        "pipeline": str(pipeline) if pipeline else None,
-        "init": init,
-        "dataset": str(dataset) if dataset else None,
-        "output_dir": str(output) if output else None,
-        "max_steps": max_steps,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "mixed_precision": mixed_precision,
-        "rig": rig,
-        "log_with": log_with,
-        "seed": seed,
+    options = {
+        "pipeline": _text(pipeline), "init": init, "dataset": _text(dataset),
+        "output_dir": _text(output), "max_steps": max_steps, "batch_size": batch_size,
+        "learning_rate": learning_rate, "mixed_precision": mixed_precision, "rig": rig,
+        "log_with": log_with, "seed": seed,
     }
-    overrides = merge_overrides(overrides, parse_set_options(set_values))
-    cfg = load_train_config(config, overrides)
-    _report(train_mvdiff(cfg, resume=resume, progress=not quiet))
+    _train(load_train_mvdiff_config, train_mvdiff, config, options, set_values, resume, quiet)
 
 
 GSLRM_EPILOG = """\
@@ -135,44 +133,46 @@ def gslrm(
     init: str | None = typer.Option(
         None, "--init", help="Start from a random model of this mouselift/configs/gslrm preset (tiny)."
     ),
-    dataset: Path | None = typer.Option(None, "--dataset", "-d", help="Prepared dataset folder."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Run folder (created)."),
-    resume: str | None = typer.Option(
-        None, "--resume", help="'latest' or a checkpoint folder of this run."
-    ),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="Optimizer steps in total."),
-    batch_size: int | None = typer.Option(
-        None, "--batch-size", help="Objects per process per micro-batch."
-    ),
-    learning_rate: float | None = typer.Option(None, "--lr", help="Learning rate."),
-    mixed_precision: str | None = typer.Option(
-        None, "--mixed-precision", help="no, fp16 or bf16."
-    ),
-    log_with: str | None = typer.Option(None, "--log-with", help="tensorboard, wandb or none."),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed."),
-    set_values: list[str] = typer.Option([], "--set", help=SET_HELP),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    dataset: Path | None = DATASET_OPTION,
+    output: Path | None = OUTPUT_OPTION,
+    resume: str | None = RESUME_OPTION,
+    max_steps: int | None = MAX_STEPS_OPTION,
+    batch_size: int | None = BATCH_SIZE_OPTION,
+    learning_rate: float | None = LEARNING_RATE_OPTION,
+    mixed_precision: str | None = MIXED_PRECISION_OPTION,
+    log_with: str | None = LOG_WITH_OPTION,
+    seed: int | None = SEED_OPTION,
+    set_values: list[str] = SET_OPTION,
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Train GS-LRM (Stage 2) on a prepared dataset (accelerate: CPU, GPU, multi-GPU, multi-node)."""
-    from ..config import merge_overrides
     from ..gslrm.train_config import load_train_gslrm_config
     from ..gslrm.trainer import train_gslrm
 
-    overrides = {
-        "checkpoint": str(checkpoint) if checkpoint else None,
-        "init": init,
-        "dataset": str(dataset) if dataset else None,
-        "output_dir": str(output) if output else None,
-        "max_steps": max_steps,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "mixed_precision": mixed_precision,
-        "log_with": log_with,
-        "seed": seed,
+    options = {
+        "checkpoint": _text(checkpoint), "init": init, "dataset": _text(dataset),
+        "output_dir": _text(output), "max_steps": max_steps, "batch_size": batch_size,
+        "learning_rate": learning_rate, "mixed_precision": mixed_precision,
+        "log_with": log_with, "seed": seed,
     }
-    overrides = merge_overrides(overrides, parse_set_options(set_values))
-    cfg = load_train_gslrm_config(config, overrides)
-    _report(train_gslrm(cfg, resume=resume, progress=not quiet))
+    _train(load_train_gslrm_config, train_gslrm, config, options, set_values, resume, quiet)
+
+
+def _text(path: Path | None) -> str | None:
+    """A path option as a config value (``None``: not given)."""
+    return str(path) if path else None
+
+
+def _train(load: Callable[[str, dict[str, Any]], Any], train: Callable[..., Any], config: str,
+           options: dict[str, Any], set_values: list[str], resume: str | None,
+           quiet: bool) -> None:
+    """The body of both commands: ``options`` (``None``: not given), then the ``--set`` values,
+    override the preset or file ``config`` (read by the stage's loader ``load``); the stage's
+    ``train`` runs it and the main process prints one summary."""
+    from ..config import merge_overrides
+
+    overrides = merge_overrides(options, parse_set_options(set_values))
+    _report(train(load(config, overrides), resume=resume, progress=not quiet))
 
 
 def _report(result: Any) -> None:

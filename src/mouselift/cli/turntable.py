@@ -69,9 +69,8 @@ def turntable(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Render an orbit video of a Gaussian PLY (and/or a grid PNG of given cameras)."""
-    import torch
-
     from ..cameras import read_opencv_cameras
+    from ..devices import resolve_device
     from ..images import parse_background
     from ..splat import read_ply
     from ..splat.turntable import (
@@ -92,10 +91,7 @@ def turntable(
     centre = parse_vector(target, "--target")
     up_axis = parse_up(up, "--up")
     fov_deg = parse_fov(fov, "--fov")
-    try:
-        torch_device = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"--device {device!r}: not a torch device") from None
+    torch_device = resolve_device(device)
     cameras = read_opencv_cameras(grid[0]) if grid is not None else None
     gaussians = read_ply(ply, device=torch_device)
 

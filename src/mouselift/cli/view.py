@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -51,7 +47,7 @@ def view(
     fps: float = typer.Option(10.0, "--fps", min=0.1, max=120.0, help="Playback speed of sequences (frames per second)."),
 ) -> None:
     """Show Gaussians in the browser: splats, frames, cameras with their images, numbers."""
-    from ..viewer import ViewerServer, load_scene
+    from ..viewer import ViewerServer, load_scene, serve_until_stopped
 
     scene = load_scene(path, fit=fit, sample=sample)
     for note in scene.notes:
@@ -63,32 +59,11 @@ def view(
     cameras = ", ".join(f"{len(v)} {kind}" for kind, v in scene.views.items()) or "none"
     typer.echo(f"{scene.kind} {scene.source}: {len(scene)} frame(s), "
                f"{len(scene.gaussians(0))} Gaussians, cameras: {cameras}")
-    server = None
-    previous = _stop_on_signals()
-    try:
-        server = ViewerServer(scene, host=host, port=port, fps=fps)
+
+    def announce(server: ViewerServer) -> None:
         if port and server.port != port:
             typer.echo(f"note: port {port} is in use; serving on {server.port}", err=True)
         typer.echo(f"viewer at {server.url} (Ctrl-C stops it)")
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if server is not None:
-            server.stop()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+
+    serve_until_stopped(scene, host=host, port=port, fps=fps, on_start=announce)
     typer.echo("viewer stopped")
-
-
-def _stop_on_signals() -> dict[int, Any]:
-    """Make SIGINT (Ctrl-C, also when a shell started us in the background with it ignored)
-    and SIGTERM raise KeyboardInterrupt in the main thread; returns the handlers to restore."""
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    return {signum: signal.signal(signum, interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}

@@ -4,6 +4,7 @@ A preset is ``mouselift/configs/<group>/<name>.yaml`` inside the package (group 
 e.g. ``prepare``), read through :mod:`importlib.resources` so an installed wheel has them too. A
 config argument is either a preset name or a path to a YAML file. Command-line options override
 keys of the loaded file; the result is validated once, so a typo in either place is reported.
+A renamed key is refused with a hint naming its new name (:attr:`StrictModel.renamed_keys`).
 """
 
 from __future__ import annotations
@@ -12,20 +13,57 @@ import os
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 
 
+#: Error type of a renamed key (see :attr:`StrictModel.renamed_keys`).
+RENAMED_KEY = "renamed_key"
+
+
 class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors, values are validated on assignment."""
+    """Base of every config model: unknown keys are errors, values are validated on assignment.
+
+    ``renamed_keys`` (old name → new name, per model) lists keys renamed since an earlier
+    release: a file or option still giving an old key is refused with a hint naming the new one,
+    before the unknown-key check would reject it without one."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    renamed_keys: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_renamed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for old, new in cls.renamed_keys.items():
+                if old in data:
+                    raise PydanticCustomError(RENAMED_KEY, "`{old}` was renamed `{new}`",
+                                              {"old": old, "new": new})
+        return data
+
+
+def upgrade_renamed_keys(model: type[BaseModel], data: Any) -> Any:
+    """``data`` as a file written by an earlier release holds it (a dataset's
+    ``prepare_config.yaml``, a checkpoint's saved config), with every renamed key of ``model``
+    and of its nested config models under its new name — our own files keep loading, while a
+    user's file or option that gives an old key is refused with the hint."""
+    if not isinstance(data, dict) or not isinstance(model, type) or not issubclass(
+            model, StrictModel):
+        return data
+    upgraded = {model.renamed_keys.get(key, key): value for key, value in data.items()}
+    for name, field in model.model_fields.items():
+        if name in upgraded:
+            for nested in (field.annotation, *get_args(field.annotation)):
+                if isinstance(nested, type) and issubclass(nested, StrictModel):
+                    upgraded[name] = upgrade_renamed_keys(nested, upgraded[name])
+    return upgraded
 
 
 def presets_dir() -> Traversable:
@@ -58,6 +96,10 @@ def find_preset(group: str, name_or_path: str | os.PathLike) -> Path | Traversab
 def _format_validation_error(exc: ValidationError, source: str) -> str:
     err = exc.errors()[0]
     where = ".".join(str(p) for p in err["loc"]) or "<root>"
+    if err["type"] == RENAMED_KEY:
+        prefix = "".join(f"{p}." for p in err["loc"])
+        old, new = (prefix + err["ctx"][k] for k in ("old", "new"))
+        return f"{source}: config key {old!r} was renamed {new!r}"
     if err["type"] == "extra_forbidden":
         return f"{source}: unknown config key {where!r}"
     return f"{source}: invalid value for {where!r}: {err['msg']}"

@@ -9,6 +9,7 @@
     <dataset>/skipped/frame_XXXXXX.json                frames that gave no sample, and why
     <dataset>/train.txt, val.txt                       sample folders, one per line, relative
     <dataset>/manifest.jsonl, summary.json             all records; counts
+    <dataset>/prepare_config.yaml                      the settings it was prepared with
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ SAMPLE_PREFIX = "sample_"
 SAMPLE_RE = re.compile(r"^sample_(\d{6,})$")
 MANIFEST_FILE = "manifest.jsonl"
 SUMMARY_FILE = "summary.json"
+CONFIG_FILE = "prepare_config.yaml"
 TRAIN_SPLIT = "train"
 VAL_SPLIT = "val"
 TRAIN_LIST = f"{TRAIN_SPLIT}.txt"
@@ -63,6 +65,7 @@ def read_split(dataset_dir: str | os.PathLike, split: str, *, missing_ok: bool =
 
 __all__ = [
     "CAMERAS_FILE",
+    "CONFIG_FILE",
     "EVAL_DIR",
     "IMAGES_DIR",
     "MANIFEST_FILE",

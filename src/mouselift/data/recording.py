@@ -29,9 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cameras import Camera, read_calibration
+from ..cameras import Camera, read_calibration_with_sizes
 from ..cameras.distortion import NUM_COEFFS
-from ..cameras.mammal import load_mammal_pkl
 from ..errors import RecordingError
 from .video import VideoInfo, VideoReader, probe_video
 
@@ -50,8 +49,6 @@ FRAME_COUNT_TOLERANCE = 1
 #: 1152, cy 433–550 of 1024) this accepts the true size and rejects videos at half or double
 #: resolution (a "middle half" bound would let double resolution through: 2304/4 = 576 < 583).
 PRINCIPAL_POINT_REGION = (1.0 / 3.0, 2.0 / 3.0)
-
-_PICKLE_SUFFIXES = (".pkl", ".pickle")
 
 
 @dataclass(frozen=True)
@@ -106,9 +103,9 @@ class Recording:
     ) -> Recording:
         """Open and validate the recording in folder ``root``.
 
-        ``calibration`` defaults to ``root/new_cam.pkl``; a ``.pkl`` file is read as MAMMAL's
-        ``new_cam.pkl``, any other file through :func:`mouselift.cameras.read_calibration`
-        (it must describe the undistorted videos: zero distortion).
+        ``calibration`` defaults to ``root/new_cam.pkl``; any format
+        :func:`mouselift.cameras.read_calibration` reads is accepted (it must describe the
+        undistorted videos: zero distortion).
         """
         root = Path(root)
         if not root.exists():
@@ -341,23 +338,19 @@ class Recording:
 
 # ----------------------------------------------------------------------------------- helpers
 def _load_calibration(path: Path) -> tuple[list[Camera], list[tuple[int, int] | None]]:
-    """Cameras of ``path`` and, per camera, the calibrated image size if the file states one.
-
-    ``.pkl``/``.pickle`` files are MAMMAL's ``new_cam.pkl`` (size from ``mapx`` when present);
-    other formats go through :func:`read_calibration` and their sizes are not trusted (several
-    formats store none), so only the principal-point check applies. The videos of this layout
-    are undistorted, so a calibration with lens distortion is refused.
+    """Cameras of ``path`` and, per camera, the calibrated image size if the file measures one
+    (:func:`~mouselift.cameras.read_calibration_with_sizes`: MAMMAL's ``mapx`` shape); for the
+    others only the principal-point check applies (several formats store no size, or a default).
+    The videos of this layout are undistorted, so a calibration with lens distortion is refused.
     """
-    if path.suffix.lower() in _PICKLE_SUFFIXES:
-        return load_mammal_pkl(path)  # raises CalibrationError naming the file
-    cameras = list(read_calibration(path))
+    cameras, sizes = read_calibration_with_sizes(path)  # CalibrationError naming the file
     for k, cam in enumerate(cameras):
         if cam.has_distortion:
             raise RecordingError(
                 f"{path}: camera {k} has lens distortion, but {VIDEO_DIR}/ holds undistorted "
                 "videos; use the calibration of the undistorted videos (e.g. new_cam.pkl)"
             )
-    return cameras, [None] * len(cameras)
+    return cameras, sizes
 
 
 def _fit_camera(

@@ -2,7 +2,7 @@
 
 A baseline and a source of pseudo ground truth for the two-stage model: initialise Gaussians in
 the visual hull of the masks (:mod:`.init`), optimise them against the views composited on random
-backgrounds (:mod:`.loop`, :mod:`.losses`, :mod:`.densify`), evaluate on held-out views and write
+backgrounds (:mod:`.loop`, :mod:`.losses`, :mod:`.densify`), score held-out views and write
 a PLY, a turntable video, a view grid and ``metrics.json`` (:mod:`.runner`).
 """
 
@@ -17,10 +17,8 @@ _EXPORTS = {
     "SampleError": "..data.sample",
     "SampleViews": "..data.sample",
     "TrainableGaussians": ".densify",
-    "carve": ".init",
     "crop_sphere_radius": ".init",
     "densify_and_prune": ".densify",
-    "evaluate": ".runner",
     "fit_loss": ".losses",
     "fit_sample": ".runner",
     "has_eval_views": "..data.sample",
@@ -41,10 +39,8 @@ __all__ = [
     "SampleError",
     "SampleViews",
     "TrainableGaussians",
-    "carve",
     "crop_sphere_radius",
     "densify_and_prune",
-    "evaluate",
     "fit_loss",
     "fit_sample",
     "has_eval_views",

@@ -12,7 +12,7 @@ Gaussians), plus a few seconds for the evaluation renders and the turntable.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -21,6 +21,8 @@ from ..config import StrictModel
 
 class FitConfig(StrictModel):
     """Optimisation of 3D Gaussians on the views of one prepared sample."""
+
+    renamed_keys: ClassVar[dict[str, str]] = {"hull_resolution": "hull_voxels"}
 
     # ------------------------------------------------------------------ schedule
     steps: int = Field(400, ge=1, le=1_000_000, description="optimisation steps")
@@ -42,7 +44,7 @@ class FitConfig(StrictModel):
         "uniform in the scene sphere",
     )
     init_points: int = Field(3000, ge=1, le=1_000_000, description="initial number of Gaussians")
-    hull_resolution: int = Field(
+    hull_voxels: int = Field(
         64, ge=8, le=256, description="voxels along the side of the hull grid"
     )
     hull_domain: float = Field(

@@ -14,12 +14,12 @@ import numpy as np
 import torch
 
 from ..cameras import Camera
+from ..data.framing.hull import carve, nearest_pixels
+from ..images import MOUSE_ALPHA_THRESHOLD
 from ..splat import Gaussians
 
 #: Initial isotropic scale of a hull point, × the voxel size.
 SCALE_PER_VOXEL = 0.7
-#: Alpha above which a pixel counts as mouse when carving.
-MASK_THRESHOLD = 0.5
 
 
 def crop_sphere_radius(cameras: Sequence[Camera]) -> float:
@@ -38,60 +38,29 @@ def crop_sphere_radius(cameras: Sequence[Camera]) -> float:
     return float(min(radii))
 
 
-def _pixels(cam: Camera, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest pixel ``(M, 2)`` (column, row) of each point and whether it lies in the image."""
-    uv = cam.project(points)
-    finite = np.isfinite(uv).all(axis=1)
-    ij = np.zeros((len(points), 2), dtype=np.int64)
-    ij[finite] = np.rint(uv[finite]).astype(np.int64)
-    inside = (
-        finite
-        & (ij[:, 0] >= 0) & (ij[:, 0] < cam.width)
-        & (ij[:, 1] >= 0) & (ij[:, 1] < cam.height)
-    )  # fmt: skip
-    return ij, inside
-
-
-def carve(
-    points: np.ndarray,
-    alpha: np.ndarray,
-    cameras: Sequence[Camera],
-    *,
-    min_views: int = 3,
-    threshold: float = MASK_THRESHOLD,
-) -> np.ndarray:
-    """Boolean ``(M,)``: points that project inside the mask (``alpha (V, H, W) > threshold``) of
-    every view that sees them, and that at least ``min_views`` views see (project into the
-    image). Outside a view's image its mask is unknown, so that view does not carve there."""
-    keep = np.ones(len(points), dtype=bool)
-    seen = np.zeros(len(points), dtype=np.int64)
-    for k, cam in enumerate(cameras):
-        ij, inside = _pixels(cam, points)
-        outside_mask = np.zeros(len(points), dtype=bool)
-        outside_mask[inside] = alpha[k, ij[inside, 1], ij[inside, 0]] <= threshold
-        keep &= ~outside_mask
-        seen += inside
-    return keep & (seen >= min_views)
-
-
 def visual_hull_points(
     alpha: np.ndarray,
     cameras: Sequence[Camera],
     *,
-    resolution: int = 64,
+    voxels: int = 64,
     domain: float = 1.5,
     min_views: int = 3,
 ) -> tuple[np.ndarray, float]:
-    """Centres ``(M, 3)`` of the voxels kept by :func:`carve`, and the voxel size.
+    """Centres ``(M, 3)`` of the voxels inside every mask that sees them (alpha ``>``
+    :data:`~mouselift.images.MOUSE_ALPHA_THRESHOLD`) and seen by at least ``min_views`` views,
+    and the voxel size (:func:`mouselift.data.framing.hull.carve`; outside a view's image its
+    mask is unknown, so that view does not carve there).
 
-    The grid is ``resolution³`` voxels in the cube of half side ``domain × crop_sphere_radius``
-    about the origin. ``alpha``: ``(V, H, W)`` masks in [0, 1] of ``cameras``.
+    The grid has ``voxels`` voxels along each side (``voxels³`` in all) in the cube of half side
+    ``domain × crop_sphere_radius`` about the origin. ``alpha``: ``(V, H, W)`` masks in [0, 1]
+    of ``cameras``.
     """
     half = domain * crop_sphere_radius(cameras)
-    axis = (np.arange(resolution) + 0.5) / resolution * 2 * half - half
+    axis = (np.arange(voxels) + 0.5) / voxels * 2 * half - half
     grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
-    keep = carve(grid, alpha, cameras, min_views=min_views)
-    return grid[keep], 2 * half / resolution
+    keep = carve(grid, cameras, alpha, MOUSE_ALPHA_THRESHOLD, partial=[True] * len(cameras),
+                 min_views=min_views)
+    return grid[keep], 2 * half / voxels
 
 
 def _mean_colours(points: np.ndarray, rgba: np.ndarray, cameras: Sequence[Camera]) -> np.ndarray:
@@ -99,9 +68,9 @@ def _mean_colours(points: np.ndarray, rgba: np.ndarray, cameras: Sequence[Camera
     total = np.zeros((len(points), 3))
     count = np.zeros((len(points), 1))
     for k, cam in enumerate(cameras):
-        ij, inside = _pixels(cam, points)
+        ij, inside = nearest_pixels(cam, points)
         pix = rgba[k, ij[inside, 1], ij[inside, 0]]
-        weight = (pix[:, 3:] > MASK_THRESHOLD).astype(np.float64)
+        weight = (pix[:, 3:] > MOUSE_ALPHA_THRESHOLD).astype(np.float64)
         total[inside] += pix[:, :3] * weight
         count[inside] += weight
     return np.where(count > 0, total / np.maximum(count, 1), 0.5)
@@ -113,7 +82,7 @@ def initial_gaussians(
     *,
     count: int = 3000,
     method: str = "hull",
-    resolution: int = 64,
+    voxels: int = 64,
     domain: float = 1.5,
     min_views: int = 3,
     opacity: float = 0.3,
@@ -132,7 +101,7 @@ def initial_gaussians(
     images = rgba.detach().cpu().numpy().astype(np.float64)
     if method == "hull":
         centres, voxel = visual_hull_points(
-            images[..., 3], cameras, resolution=resolution, domain=domain, min_views=min_views
+            images[..., 3], cameras, voxels=voxels, domain=domain, min_views=min_views
         )
         if len(centres) == 0:
             raise ValueError("the training masks have an empty visual hull: nothing to fit")
@@ -158,4 +127,4 @@ def initial_gaussians(
     )
 
 
-__all__ = ["carve", "crop_sphere_radius", "initial_gaussians", "visual_hull_points"]
+__all__ = ["crop_sphere_radius", "initial_gaussians", "visual_hull_points"]

@@ -77,7 +77,7 @@ def optimize(
     if initial is None:
         initial = initial_gaussians(
             train.rgba, train.cameras, count=config.init_points, method=config.init,
-            resolution=config.hull_resolution, domain=config.hull_domain,
+            voxels=config.hull_voxels, domain=config.hull_domain,
             min_views=min(config.hull_min_views, len(train)), opacity=config.init_opacity,
             sh_degree=config.sh_degree, seed=config.seed,
         )  # fmt: skip

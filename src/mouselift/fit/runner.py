@@ -8,10 +8,8 @@ the run finished):
 * ``views.png`` — renders (top row of each pair) over the targets, training then held-out views;
 * ``metrics.json`` — see :func:`fit_sample`.
 
-Metrics (evaluation convention): renders on a **white** background against the RGBA targets
-composited on white; ``psnr``/``ssim`` over the whole image, ``psnr_masked``/``ssim_masked`` over
-the mouse (target alpha > 0.5); LPIPS-VGG when weights are given, otherwise ``lpips: null`` and
-``lpips_unavailable`` with the reason.
+Metrics: renders scored by :func:`mouselift.metrics.views.render_and_score` (its evaluation
+convention: on white, whole image and mouse only, LPIPS-VGG when weights are given).
 """
 
 from __future__ import annotations
@@ -23,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..data.sample import (
     EVAL_DIR,
@@ -34,7 +31,8 @@ from ..data.sample import (
 )
 from ..devices import resolve_device
 from ..images import WHITE, composite, to_uint8
-from ..metrics import LPIPS, LPIPSUnavailable, compute_metrics, load_lpips
+from ..metrics import LPIPS, LPIPSUnavailable, load_lpips
+from ..metrics.views import format_view_scores, render_and_score
 from ..splat import Gaussians
 from ..splat.outputs import (
     GRID_NAME,
@@ -44,12 +42,8 @@ from ..splat.outputs import (
     TurntableSettings,
     write_splat_outputs,
 )
-from ..splat.render import render
 from .config import FitConfig
 from .loop import optimize
-
-#: Target alpha above which a pixel belongs to the mouse in the masked metrics.
-MASK_METRIC_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -68,69 +62,18 @@ class FitResult:
             f"fit {m['sample']} → {self.out_dir}",
             f"  {m['steps']} steps in {m['seconds']:.1f} s, {m['num_gaussians']} Gaussians "
             f"(from {m['initial_gaussians']})",
-            format_view_metrics("training", tr),
+            format_view_scores("training", tr),
         ]
         held = m["held_out"]
         if held is not None:
             lpips = "" if held["lpips"] is None else f", LPIPS {held['lpips']:.4f}"
-            lines.append(format_view_metrics("held-out", held, held["source"]) + lpips)
+            lines.append(format_view_scores("held-out", held, held["source"]) + lpips)
         else:
             lines.append("  held-out views: none")
         if m.get("lpips_unavailable"):
             lines.append(f"  LPIPS unavailable: {m['lpips_unavailable']}")
         lines.append(f"  wrote {PLY_NAME}, {VIDEO_NAME}, {GRID_NAME}, {METRICS_NAME}")
         return "\n".join(lines)
-
-
-def format_view_metrics(label: str, part: dict[str, Any], source: str | None = None) -> str:
-    """``"  <label> views (N[, source]): PSNR … dB (mouse … dB), SSIM …"`` of :func:`evaluate`'s
-    summary."""
-    what = f"{part['num_views']}" + (f", {source}" if source else "")
-    return (f"  {label} views ({what}): PSNR {part['psnr']:.2f} dB (mouse "
-            f"{part['psnr_masked']:.2f} dB), SSIM {part['ssim']:.4f}")
-
-
-def evaluate(
-    gaussians: Gaussians,
-    views: SampleViews,
-    lpips: LPIPS | LPIPSUnavailable | None = None,
-) -> tuple[dict[str, Any], np.ndarray]:
-    """Per-view and mean metrics of ``gaussians`` on ``views`` (convention: module docstring).
-
-    Returns ``({"num_views", "psnr", "ssim", "psnr_masked", "ssim_masked", "lpips",
-    ["lpips_unavailable"], "per_view": [{"view", ...}]}, renders uint8 (V, H, W, 3))``.
-    """
-    white = torch.tensor(WHITE, dtype=gaussians.dtype, device=gaussians.device)
-    with torch.no_grad():
-        renders = [render(gaussians, cam, white).rgb[0].clamp(0, 1).cpu().double()
-                   for cam in views.cameras]
-    return score_views(renders, views, lpips), np.stack([to_uint8(rgb) for rgb in renders])
-
-
-def score_views(
-    predictions: torch.Tensor | list[torch.Tensor],
-    views: SampleViews,
-    lpips: LPIPS | LPIPSUnavailable | None = None,
-) -> dict[str, Any]:
-    """:func:`evaluate`'s summary of ``predictions`` (V, H, W, 3) RGB in [0, 1] (renders, or
-    generated views) against ``views`` (same size) composited on white; masked metrics over
-    target alpha > :data:`MASK_METRIC_THRESHOLD`."""
-    if len(predictions) != len(views):
-        raise ValueError(f"{len(predictions)} predictions for {len(views)} views")
-    per_view = []
-    for k, pred in enumerate(predictions):
-        target = composite(views.rgba[k].double(), WHITE)
-        mask = views.rgba[k, ..., 3] > MASK_METRIC_THRESHOLD
-        metrics = compute_metrics(pred.detach().cpu().double(), target, mask=mask, lpips=lpips)
-        per_view.append({"view": views.names[k], **metrics})
-    summary: dict[str, Any] = {"num_views": len(views)}
-    for key in ("psnr", "ssim", "psnr_masked", "ssim_masked", "lpips"):
-        values = [v[key] for v in per_view if v.get(key) is not None]
-        summary[key] = float(np.mean(values)) if values else None
-    if per_view and "lpips_unavailable" in per_view[0]:
-        summary["lpips_unavailable"] = per_view[0]["lpips_unavailable"]
-    summary["per_view"] = per_view
-    return summary
 
 
 def split_views(
@@ -167,9 +110,10 @@ def fit_sample(
     Held-out views follow ``config.holdout``. ``metrics.json`` holds ``sample``, ``steps``,
     ``seconds`` (optimisation wall time, initialisation included), ``num_gaussians``,
     ``initial_gaussians``, ``scene_radius``, ``device``, ``metric_background`` ("white"),
-    ``train`` and ``held_out`` (``null`` when none; else with ``source``) as :func:`evaluate`
-    returns them, top-level ``lpips_unavailable`` (when so), the loss ``history``, the densify
-    passes and the ``config``. Non-finite numbers are written as strings ("inf").
+    ``train`` and ``held_out`` (``null`` when none; else with ``source``) as
+    :func:`~mouselift.metrics.views.render_and_score` scores them, top-level
+    ``lpips_unavailable`` (when so), the loss ``history``, the densify passes and the
+    ``config``. Non-finite numbers are written as strings ("inf").
     Raises :class:`~.sample.SampleError` / ``WeightsError`` for bad inputs (one line).
     """
     config = config or FitConfig()
@@ -191,7 +135,7 @@ def fit_sample(
 
     if isinstance(lpips, LPIPS):
         lpips = lpips.to(torch_device)
-    train_metrics, train_renders = evaluate(gaussians, train, lpips)
+    train_metrics, train_renders = render_and_score(gaussians, train, lpips)
     metrics: dict[str, Any] = {
         "sample": str(sample_dir),
         "steps": config.steps,
@@ -206,7 +150,7 @@ def fit_sample(
     }
     grid_views, grid_renders = train, train_renders
     if held_out is not None:
-        held_metrics, held_renders = evaluate(gaussians, held_out, lpips)
+        held_metrics, held_renders = render_and_score(gaussians, held_out, lpips)
         metrics["held_out"] = {"source": source, **held_metrics}
         grid_views = SampleViews.concat([train, held_out])
         grid_renders = np.concatenate([train_renders, held_renders])
@@ -232,8 +176,6 @@ __all__ = [
     "PLY_NAME",
     "VIDEO_NAME",
     "FitResult",
-    "evaluate",
     "fit_sample",
-    "score_views",
     "split_views",
 ]

@@ -132,13 +132,13 @@ def _stage1(out_dir: Path, dataset_dir: Path, progress: bool
     from PIL import Image
 
     from ..data.layout import read_split
-    from ..mvdiff import MultiViewDiffusionPipeline, load_train_config, train_mvdiff
+    from ..mvdiff import MultiViewDiffusionPipeline, load_train_mvdiff_config, train_mvdiff
 
     val = read_split(dataset_dir, "val", missing_ok=True)
     if not read_split(dataset_dir, "train", missing_ok=True) or not val:
         return None, None, ["  stage 1   : skipped (the dataset has no train and val samples)"]
     run = out_dir / "mvdiff"
-    config = load_train_config("tiny", {"dataset": str(dataset_dir), "output_dir": str(run)})
+    config = load_train_mvdiff_config("tiny", {"dataset": str(dataset_dir), "output_dir": str(run)})
     result = train_mvdiff(config, progress=progress)
     pipe = MultiViewDiffusionPipeline.from_pretrained(result.checkpoints[-1] / "pipeline")
     assert pipe.rig is not None
@@ -185,7 +185,7 @@ def _stage2(out_dir: Path, dataset_dir: Path, steps: int, progress: bool
     config = load_train_gslrm_config("tiny", {
         "dataset": str(dataset_dir), "output_dir": str(run), "max_steps": steps,
         "checkpoint_every": steps, "validate_every": steps,
-        "data": {"resolution": 64}})
+        "data": {"image_size": 64}})
     result = train_gslrm(config, progress=progress)
     (_, first), (_, last) = result.validations[0], result.validations[-1]
     return run, [
@@ -203,14 +203,14 @@ def _infer_and_eval(out_dir: Path, recording_dir: Path, dataset_dir: Path, pipel
     the val split with the per-scene fit as the reference."""
     from ..data.layout import read_split
     from ..fit.config import FitConfig
+    from ..mvdiff.solvers import SamplingSettings
     from .evaluate import evaluate_dataset
     from .infer import infer
-    from .lift import Sampler
 
     val = read_split(dataset_dir, "val")
     frame = json.loads((dataset_dir / val[0] / "sample.json").read_text())["frame"]
     infer_dir = out_dir / "infer"
-    sampler = Sampler(solver="dpm++", steps=20)
+    sampler = SamplingSettings(solver="dpm++", steps=20)
     inferred = infer(infer_dir, gslrm=model, mvdiff=pipeline, recording=recording_dir,
                      frame=frame, camera=0, dataset=dataset_dir, sampler=sampler,
                      progress=progress)

@@ -46,24 +46,29 @@ from ..atomic import atomic_write_json, atomic_write_path
 from ..cameras import read_calibration
 from ..cameras.facelift import write_opencv_cameras
 from ..cameras.rig import Rig
+from ..data.framing.training import TrainingFraming
 from ..data.layout import CAMERAS_FILE, is_dataset
-from ..data.prepare.framing import TrainingFraming
-from ..data.prepare.png import write_png
+from ..data.png import write_png
 from ..data.recording import Recording
 from ..data.sample import SampleViews, load_sample_views
 from ..devices import seconds_since
 from ..errors import ConfigError
-from ..fit.runner import evaluate, format_view_metrics
+from ..gslrm.inference import SplatFilters, Stage2Model, num_predicted
 from ..images import WHITE, composite, image_grid, to_uint8
+from ..metrics.views import format_view_scores, render_and_score
+from ..mvdiff.solvers import SamplingSettings
 from ..splat import Gaussians
-from ..splat.outputs import PLY_NAME, VIDEO_NAME, TurntableSettings, write_splat_outputs
-from .lift import LiftModels, Sampler, Stage2Model
+from ..splat.outputs import (
+    INPUT_NAME,
+    MULTIVIEW_NAME,
+    PLY_NAME,
+    REPORT_NAME,
+    VIDEO_NAME,
+    TurntableSettings,
+    write_splat_outputs,
+)
+from .lift import LiftModels
 from .lift_input import CROPS, LiftInput, as_is_input, frame_input
-from .reconstruct import SplatFilters
-
-INPUT_NAME = "input.png"
-MULTIVIEW_NAME = "multiview.png"
-REPORT_NAME = "report.json"
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ class InferResult:
             lines.append(f"  mouse centre from one view vs all views: "
                          f"{loc['one_view_vs_all_views_mm']:.1f} mm")
         if r.get("consistency"):
-            lines.append(format_view_metrics("stage-2 renders vs stage-1", r["consistency"]))
+            lines.append(format_view_scores("stage-2 renders vs stage-1", r["consistency"]))
         lines.append(f"  wrote {INPUT_NAME}, {MULTIVIEW_NAME}, {PLY_NAME}, {VIDEO_NAME}, "
                      f"{REPORT_NAME}")
         return "\n".join(lines)
@@ -191,7 +196,8 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
           calibration: str | os.PathLike | None = None, views: str | os.PathLike | None = None,
           dataset: str | os.PathLike | None = None, crop: str = "auto",
           centre: str = "one-view", device: str = "cpu", dtype: str | None = None,
-          seed: int = 0, sampler: Sampler | None = None, filters: SplatFilters | None = None,
+          seed: int = 0, sampler: SamplingSettings | None = None,
+          filters: SplatFilters | None = None,
           turntable_frames: int = 48, turntable_size: int = 256, progress: bool = True,
           models: LiftModels | None = None) -> InferResult:
     """Lift one input to Gaussians and write ``out_dir`` (module docstring). ``models``: both
@@ -202,7 +208,7 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
     if len(given) != 1:
         raise ConfigError("give one input: an image, --recording DIR --frame N --camera K, or "
                           f"--views SAMPLE (got {', '.join(given) or 'none'})")
-    sampler = sampler or Sampler()
+    sampler = sampler or SamplingSettings()
     settings = sampler.resolved()
     filters = filters if filters is not None else SplatFilters()
     out = Path(out_dir)
@@ -258,16 +264,9 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
         seconds["stage1"] = seconds_since(loaded.device, mark)
 
     mark = time.perf_counter()
-    if isinstance(loaded, LiftModels):
-        gaussians = loaded.reconstruct(stage1_views, filters=filters)
-    else:
-        from .reconstruct import predict_gaussians
-
-        gaussians = filters.apply(predict_gaussians(loaded.gslrm, stage1_views,
-                                                    device=loaded.device)).to("cpu")
+    gaussians = loaded.reconstruct(stage1_views, filters=filters)
     seconds["stage2"] = seconds_since(loaded.device, mark)
-    config = loaded.gslrm.config
-    report.update(num_predicted=config.global_tokens + len(stage1_views) * config.image_size ** 2,
+    report.update(num_predicted=num_predicted(loaded.gslrm, len(stage1_views)),
                   num_gaussians=len(gaussians), filters=filters.model_dump())
 
     mark = time.perf_counter()
@@ -303,7 +302,7 @@ def _write_outputs(out: Path, crop_rgba: np.ndarray, views: SampleViews, gaussia
         write_opencv_cameras(out / CAMERAS_FILE, views.cameras, sample_id=out.name,
                              file_paths=views.names)
     on_device = gaussians.to(device)
-    consistency, renders = evaluate(on_device, views)
+    consistency, renders = render_and_score(on_device, views)
     consistency.pop("per_view", None)
     radius = float(np.mean([np.linalg.norm(c.center) for c in views.cameras]))
     write_splat_outputs(out, on_device, renders=renders, targets=tiles,
@@ -314,5 +313,4 @@ def _write_outputs(out: Path, crop_rgba: np.ndarray, views: SampleViews, gaussia
     return consistency
 
 
-__all__ = ["INPUT_NAME", "MULTIVIEW_NAME", "REPORT_NAME", "InferResult", "infer",
-           "read_image", "read_input", "training_framing"]
+__all__ = ["InferResult", "infer", "read_image", "read_input", "training_framing"]

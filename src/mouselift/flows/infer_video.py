@@ -46,19 +46,20 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..atomic import atomic_dir, atomic_write_json
+from ..data.framing.training import TrainingFraming
 from ..data.prepare.config import parse_frames
-from ..data.prepare.framing import TrainingFraming
 from ..data.prepare.split import parse_shard, shard_frames
 from ..data.recording import CameraFrame, Recording
 from ..devices import seconds_since
 from ..errors import ConfigError, MouseliftError
+from ..gslrm.inference import SplatFilters
+from ..mvdiff.solvers import SamplingSettings
 from ..splat import write_ply
-from ..splat.outputs import PLY_NAME, VIDEO_NAME
+from ..splat.outputs import PLY_NAME, REPORT_NAME, VIDEO_NAME
 from ..splat.turntable import FACELIFT_RADIUS, write_sequence_turntable
-from .infer import REPORT_NAME, training_framing
-from .lift import LiftModels, Sampler
+from .infer import training_framing
+from .lift import LiftModels
 from .lift_input import LiftInput, frame_input
-from .reconstruct import SplatFilters
 
 FRAMES_DIR = "frames"
 
@@ -184,7 +185,7 @@ def infer_video(recording: str | os.PathLike, out_dir: str | os.PathLike, *,
                 shard: tuple[int, int] | str = (0, 1), process: tuple[int, int] | None = None,
                 dataset: str | os.PathLike | None = None, centre: str = "one-view",
                 triangulate: bool = False, device: str = "cpu", dtype: str | None = None,
-                seed: int = 0, sampler: Sampler | None = None,
+                seed: int = 0, sampler: SamplingSettings | None = None,
                 filters: SplatFilters | None = None, orbit_frames: int = 120,
                 turntable_size: int = 256, max_frames: int | None = None,
                 progress: bool = True, models: LiftModels | None = None) -> VideoResult:
@@ -204,7 +205,7 @@ def infer_video(recording: str | os.PathLike, out_dir: str | os.PathLike, *,
     if process is None:
         index, count, state = process_slot(cpu=not device.startswith("cuda"))
         process = (index, count)
-    sampler = sampler or Sampler()
+    sampler = sampler or SamplingSettings()
     settings = sampler.resolved()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

@@ -9,7 +9,8 @@ The shared API of ``mouselift infer`` and ``mouselift eval``::
   and carrying its rig, or FaceLift's ``pipeckpts``) and a GS-LRM checkpoint (our folder or
   FaceLift's ``.pt``, :func:`~mouselift.gslrm.checkpoints.load_gslrm`) and refuses a pair whose
   rigs differ (:class:`RigMismatchError`, one line naming both checkpoints, rig summaries and
-  fingerprints: the seed system's central bug was exactly such a silent mix). A pipeline folder
+  fingerprints: a pair trained for different rigs generates views that the other stage
+  reads as other cameras, and each stage alone still looks fine). A pipeline folder
   without ``rig/`` (FaceLift's ``pipeckpts``) takes the GS-LRM's rig when that is FaceLift's,
   its prompts encoded by the pipeline's own text encoder: FaceLift's two released checkpoints
   are then FaceLift's own inference.
@@ -24,7 +25,7 @@ The shared API of ``mouselift infer`` and ``mouselift eval``::
   guessed from them (a white mouse on white would lose its fur). Stage 2 composites on white, so
   it sees exactly these pixels. ``names`` are ``"views/<rig view name>.png"`` (where ``infer``
   writes them). ``cameras`` are ``cameras`` when given — the frame's true target cameras,
-  normalised exactly as ``prepare`` normalises a sample (:func:`mouselift.data.prepare.locate.
+  normalised exactly as ``prepare`` normalises a sample (:func:`mouselift.data.framing.locate.
   frame_cameras`) — else the rig's (average) cameras; either is resized to the views'
   resolution.
 * Stage 1 uses ``cameras`` only through its camera embedding, when the pipeline has one
@@ -32,14 +33,16 @@ The shared API of ``mouselift infer`` and ``mouselift eval``::
   without one it generates the rig's fixed views whatever ``cameras`` are
   (:meth:`LiftModels.stage1_cameras` says which). Stage 2 always reconstructs with the views'
   cameras.
+* :meth:`LiftModels.generate_views` takes the sampler as keywords (``solver``, ``steps``,
+  ``guidance``, ``eta``), checked as :class:`~mouselift.mvdiff.solvers.SamplingSettings`.
 * :meth:`LiftModels.reconstruct` runs GS-LRM on views with their cameras
-  (:func:`~mouselift.flows.reconstruct.predict_gaussians`: on white, at the model's resolution,
+  (:func:`~mouselift.gslrm.inference.reconstruct_gaussians`: on white, at the model's resolution,
   bf16 autocast on CUDA) and applies the inference filters: ``filters=None`` means FaceLift's
   (``SplatFilters()``); pass ``SplatFilters(min_opacity=None, max_scale=None, box=None,
   corner_floaters=None)`` to keep every Gaussian. Gaussians come back float32 on the CPU, in
   the views' world (FaceLift's units, Z up, the mouse at the origin).
 
-Additions to the agreed API (no name changed): ``eta`` and ``progress`` keywords on
+Beyond that core: ``eta`` and ``progress`` keywords on
 :meth:`LiftModels.generate_views` and :func:`lift`; batched :meth:`LiftModels.generate_batch`
 and :meth:`LiftModels.reconstruct_batch` (``infer --video``); :attr:`LiftModels.dtype`, the
 checkpoint paths, :meth:`LiftModels.stage1_cameras` and :meth:`LiftModels.describe` for reports.
@@ -58,24 +61,21 @@ import torch
 
 from ..cameras import Camera
 from ..cameras.rig import Rig, RigError, require_same_rig
-from ..config import StrictModel
 from ..data.sample import SampleViews
 from ..devices import resolve_device
 from ..errors import ConfigError
 from ..gslrm.checkpoints import load_gslrm
+from ..gslrm.inference import SplatFilters, reconstruct_gaussians
 from ..gslrm.model import GSLRM
 from ..mvdiff.camera_embedding import relative_pose_features
-from ..mvdiff.pipeline import DEFAULT_STEPS, MultiViewDiffusionPipeline, sampler_eta
+from ..mvdiff.pipeline import MultiViewDiffusionPipeline
+from ..mvdiff.solvers import DEFAULT_GUIDANCE
 from ..splat import Gaussians
-from .reconstruct import SplatFilters, predict_gaussians_batch
+from ..splat.outputs import VIEWS_DIR
 
 #: Names users give to dtypes (``--dtype``) → torch dtypes.
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
           "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
-#: FaceLift's classifier-free guidance scale.
-DEFAULT_GUIDANCE = 3.0
-#: Where the generated views are written in an output folder (``SampleViews.names``).
-VIEWS_DIR = "views"
 
 
 class RigMismatchError(RigError):
@@ -98,55 +98,6 @@ def parse_dtype(name: str | None, device: torch.device) -> torch.dtype:
 
 def dtype_name(dtype: torch.dtype) -> str:
     return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
-
-
-class Sampler(StrictModel):
-    """Stage-1 sampler settings: FaceLift's DDIM (50 steps, eta 1, guidance 3) by default;
-    ``solver="dpm++"`` is the fast option (20 steps, no eta)."""
-
-    solver: str = "ddim"
-    steps: int | None = None
-    guidance: float = DEFAULT_GUIDANCE
-    eta: float | None = None
-
-    def resolved(self) -> dict[str, Any]:
-        """``{"solver", "steps", "guidance", "eta"}`` with the defaults filled in (eta ``None``
-        for DPM-Solver++). A bad solver or eta is a :class:`ConfigError`."""
-        try:
-            eta = sampler_eta(self.solver, self.eta)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        steps = self.steps or DEFAULT_STEPS[self.solver]
-        if steps < 1:
-            raise ConfigError(f"steps must be ≥ 1, got {steps}")
-        return {"solver": self.solver, "steps": int(steps), "guidance": float(self.guidance),
-                "eta": eta}
-
-
-@dataclass
-class Stage2Model:
-    """Stage 2 alone (``infer --views``, ``eval`` without Stage 1): the GS-LRM of a checkpoint
-    and the rig it carries, on ``device``."""
-
-    gslrm: GSLRM
-    rig: Rig
-    device: torch.device
-    gslrm_path: Path
-
-    @classmethod
-    def load(cls, gslrm: str | os.PathLike, *, device: str | torch.device = "cpu"
-             ) -> Stage2Model:
-        torch_device = resolve_device(device)
-        model, rig = load_gslrm(gslrm, device=torch_device)
-        return cls(model, rig, torch_device, Path(gslrm))
-
-    def describe(self) -> dict[str, Any]:
-        """Checkpoint, rig and device, for ``report.json`` / ``eval.json`` (the keys of
-        :meth:`LiftModels.describe` that Stage 2 has)."""
-        return {"checkpoints": {"mvdiff": None, "gslrm": str(self.gslrm_path)},
-                "rig": self.rig.summary(), "rig_name": self.rig.name,
-                "rig_fingerprint": self.rig.fingerprint(),
-                "gslrm_resolution": self.gslrm.config.image_size, "device": str(self.device)}
 
 
 @dataclass
@@ -254,11 +205,10 @@ class LiftModels:
         poses = None
         if self.has_camera_embedding:
             poses = torch.cat([relative_pose_features(t) for t in targets])  # (B·V, 12)
-        sampler = Sampler(solver=solver, steps=steps, eta=eta,
-                          guidance=DEFAULT_GUIDANCE if guidance is None else guidance).resolved()
-        out = self.pipeline(list(images), num_inference_steps=sampler["steps"],
-                            guidance_scale=sampler["guidance"], solver=solver, eta=sampler["eta"],
-                            seed=seed, pose_features=poses, progress=progress)
+        out = self.pipeline(list(images), num_inference_steps=steps,
+                            guidance_scale=DEFAULT_GUIDANCE if guidance is None else guidance,
+                            solver=solver, eta=eta, seed=seed, pose_features=poses,
+                            progress=progress)
         names = [f"{VIEWS_DIR}/{name}.png" for name in self.rig.names]
         results = []
         for b, target in enumerate(targets):
@@ -277,9 +227,7 @@ class LiftModels:
     def reconstruct_batch(self, objects: Sequence[SampleViews], *,
                           filters: SplatFilters | None = None) -> list[Gaussians]:
         """:meth:`reconstruct` of several objects in one forward pass."""
-        filters = filters if filters is not None else SplatFilters()
-        predicted = predict_gaussians_batch(self.gslrm, objects, device=self.device)
-        return [filters.apply(g).to("cpu") for g in predicted]
+        return reconstruct_gaussians(self.gslrm, objects, device=self.device, filters=filters)
 
 
 def lift(models: LiftModels, image_rgba: np.ndarray, *,
@@ -294,5 +242,4 @@ def lift(models: LiftModels, image_rgba: np.ndarray, *,
     return views, models.reconstruct(views, filters=filters)
 
 
-__all__ = ["DTYPES", "LiftModels", "RigMismatchError", "Sampler", "dtype_name", "lift",
-           "parse_dtype"]
+__all__ = ["DTYPES", "LiftModels", "RigMismatchError", "dtype_name", "lift", "parse_dtype"]

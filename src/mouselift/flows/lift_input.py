@@ -1,12 +1,12 @@
 """The input of a lift: one image framed like the training data, and the cameras to use.
 
 :func:`frame_input` turns an image and its mask into the crop Stage 1 gets, with the same
-functions ``mouselift prepare`` uses (:mod:`mouselift.data.prepare.crops`,
-:mod:`mouselift.data.prepare.locate`):
+functions ``mouselift prepare`` uses (:mod:`mouselift.data.framing.crops`,
+:mod:`mouselift.data.framing.locate`):
 
 * **a calibrated camera** (a recording frame, or an image with a calibration file): the mouse is
   located in 3D from that one view — the ray through its mask centroid meets the plane at the
-  body centre's usual height (:class:`~mouselift.data.prepare.framing.TrainingFraming`) — or,
+  body centre's usual height (:class:`~mouselift.data.framing.training.TrainingFraming`) — or,
   with ``centre="all-views"`` on a recording frame, from every view's mask as ``prepare`` does.
   The crop is ``prepare``'s: centred on the centre's projection, sized so a sphere of
   ``radius_mm`` just fits. When the rig's views are cameras of that calibration (a mouse rig:
@@ -39,7 +39,7 @@ import numpy as np
 
 from ..cameras import Camera
 from ..cameras.rig import Rig
-from ..data.prepare.crops import (
+from ..data.framing.crops import (
     CropError,
     CropGeometry,
     coverage_half_size,
@@ -48,15 +48,15 @@ from ..data.prepare.crops import (
     resample_view,
     square_crop_geometry,
 )
-from ..data.prepare.framing import TrainingFraming
-from ..data.prepare.locate import (
+from ..data.framing.locate import (
     FrameLocation,
     LocateError,
     frame_cameras,
     locate_frame,
     locate_from_one_view,
 )
-from ..data.prepare.triangulate import mask_stats
+from ..data.framing.training import TrainingFraming
+from ..data.framing.triangulate import mask_stats
 from ..errors import ConfigError
 
 #: Mask coverage of the input crop when no training dataset says (≈ prepare's default framing of

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from ..config import load_config
 from ..train.config import TrainLoopConfig
-from .data import GSLRMDataConfig
+from .dataset import GSLRMDataConfig
 from .losses import GSLRMLossConfig
 
 

@@ -24,21 +24,21 @@ from torch.utils.data import Dataset
 from ..data.dataset_rig import resolve_rig
 from ..data.layout import read_split
 from ..errors import ConfigError
-from ..images import chw_to_uint8, image_grid
+from ..images import MOUSE_ALPHA_THRESHOLD, chw_to_uint8, image_grid
 from ..metrics import load_lpips
 from ..metrics.image import masked_psnr, psnr, ssim
 from ..splat.render import render
 from ..train import Run, Stage, TrainResult, Validation, train_stage, weight_decay_groups
 from .checkpoints import load_facelift_checkpoint, load_gslrm, save_gslrm
 from .config import load_gslrm_config
-from .data import GSLRMDataset, collate_gslrm
+from .dataset import GSLRMDataset, collate_gslrm
 from .losses import load_perceptual_loss, stage2_loss
 from .model import GSLRM, GSLRMOutput
 from .train_config import TrainGSLRMConfig
 
+#: A checkpoint's payload: our GS-LRM folder (EMA weights, config, rig); load it with
+#: :func:`~mouselift.gslrm.checkpoints.load_gslrm`.
 MODEL_DIR = "model"
-#: Alpha above which a target pixel counts as the mouse in the masked validation metrics.
-MASK_THRESHOLD = 0.5
 
 
 def render_targets(out: GSLRMOutput, K: torch.Tensor, c2w: torch.Tensor,
@@ -170,7 +170,7 @@ class GSLRMStage(Stage):
                                          batch["background"], target.shape[-2],
                                          target.shape[-1])
             x, y = rendered[0].clamp(0, 1).float(), target[0].float()
-            mask = batch["target_alpha"][0, :, 0] > MASK_THRESHOLD
+            mask = batch["target_alpha"][0, :, 0] > MOUSE_ALPHA_THRESHOLD
             values["psnr"].append(float(psnr(x, y).mean()))
             values["psnr_masked"].append(float(masked_psnr(x, y, mask).mean()))
             values["ssim"].append(float(ssim(x, y).mean()))

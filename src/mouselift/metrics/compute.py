@@ -8,6 +8,9 @@ from .image import ImageLike, _mask_batch, _pair, masked_psnr, masked_ssim, psnr
 from .lpips import LPIPS, NO_WEIGHTS_REASON, LPIPSUnavailable
 
 LPIPS_CHUNK = 8
+#: The image metrics of a scored view (:func:`compute_metrics`' numbers), in the order a
+#: summary lists them (:func:`~.views.score_views`); ``*_masked``: over the mouse only.
+IMAGE_METRICS = ("psnr", "ssim", "psnr_masked", "ssim_masked", "lpips")
 
 
 def _mean(values: torch.Tensor) -> float:

@@ -3,23 +3,27 @@
 * :mod:`~mouselift.mvdiff.attention` — the multi-view self-attention processor (no parameters).
 * :mod:`~mouselift.mvdiff.unet` — the stock diffusers UNet; loads FaceLift's ``pipeckpts/unet``.
 * :mod:`~mouselift.mvdiff.pipeline` — :class:`MultiViewDiffusionPipeline`: load / save pipeline
-  folders, sample ``V`` views from one image (DDIM or DPM-Solver++).
+  folders, sample ``V`` views from one image.
+* :mod:`~mouselift.mvdiff.solvers` — the table of solvers (DDIM, DPM-Solver++) and
+  :class:`SamplingSettings` (solver, steps, guidance, eta; FaceLift's DDIM by default).
 * :mod:`~mouselift.mvdiff.camera_embedding` — optional zero-initialised camera conditioning.
-* :mod:`~mouselift.mvdiff.trainer` — :func:`train_mvdiff` (accelerate), with
-  :mod:`~mouselift.mvdiff.dataset`, :mod:`~mouselift.mvdiff.objective`,
-  :mod:`~mouselift.mvdiff.checkpoints`.
+* :mod:`~mouselift.mvdiff.trainer` — :func:`train_mvdiff` (accelerate; checkpoints: the
+  engine's, :mod:`mouselift.train.checkpoints`), with :mod:`~mouselift.mvdiff.dataset` and
+  :mod:`~mouselift.mvdiff.losses`.
 * :mod:`~mouselift.mvdiff.embeds` — prompt embeddings of a rig (``mouselift embeds``).
 """
 
 from .attention import MultiViewAttnProcessor, set_multiview_attention
 from .camera_embedding import CameraEmbedding, MultiViewDenoiser, relative_pose_features
-from .config import PipelineArchitecture, load_architecture
+from .config import PipelineArchitecture, load_mvdiff_config
 from .pipeline import MultiViewDiffusionPipeline, MultiViewOutput
-from .train_config import TrainMVDiffConfig, load_train_config
+from .solvers import SOLVERS, SamplingSettings
+from .train_config import TrainMVDiffConfig, load_train_mvdiff_config
 from .trainer import TrainResult, train_mvdiff
 from .unet import MultiViewSettings, UNetArchitecture, build_unet, load_unet
 
 __all__ = [
+    "SOLVERS",
     "CameraEmbedding",
     "MultiViewAttnProcessor",
     "MultiViewDenoiser",
@@ -27,12 +31,13 @@ __all__ = [
     "MultiViewOutput",
     "MultiViewSettings",
     "PipelineArchitecture",
+    "SamplingSettings",
     "TrainMVDiffConfig",
     "TrainResult",
     "UNetArchitecture",
     "build_unet",
-    "load_architecture",
-    "load_train_config",
+    "load_mvdiff_config",
+    "load_train_mvdiff_config",
     "load_unet",
     "relative_pose_features",
     "set_multiview_attention",

@@ -8,6 +8,7 @@ configs in their folders; these presets never override them.
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field
@@ -55,7 +56,7 @@ class PipelineArchitecture(StrictModel):
     )
 
 
-def load_architecture(preset_or_path: str = "tiny", overrides: dict | None = None
-                      ) -> PipelineArchitecture:
+def load_mvdiff_config(preset_or_path: str | os.PathLike = "tiny",
+                       overrides: dict | None = None) -> PipelineArchitecture:
     """Load a ``mouselift/configs/mvdiff/`` preset (``tiny``, ``facelift``) or a YAML file."""
     return load_config(PipelineArchitecture, "mvdiff", preset_or_path, overrides)

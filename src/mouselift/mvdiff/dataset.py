@@ -5,8 +5,10 @@ the rig (``images/<view name>.png``, in rig order; rig view 0 is the input view)
 rig's resolution. Augmentation is drawn once per object and applied to all its views: one
 background colour (white / black / grey) behind the mouse, and a contrast (about 0.5) and
 brightness (a gain) change of the mouse's colours only. Random draws come from
-``(seed, epoch, index)``, so the data of a step are the same whatever the worker count, and a
-resumed run sees exactly the data the uninterrupted run would have.
+``(seed, epoch, index)`` (:class:`~mouselift.data.split_dataset.SplitDataset`), mixed by
+SplitMix64 (:func:`~mouselift.train.sampling.mix_seeds`, Stage 1's mixing since its first runs),
+so the data of a step are the same whatever the worker count, and a resumed run sees exactly the
+data the uninterrupted run would have.
 """
 
 from __future__ import annotations
@@ -17,20 +19,16 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from ..cameras.rig import Rig
-from ..data.layout import read_split
 from ..data.sample import SampleViews, load_sample_views
-from ..errors import DatasetError
+from ..data.split_dataset import SplitDataset
 from ..images import BACKGROUNDS, composite, resize
-from ..train.sampling import EpochSampler as EpochSampler  # the engine's, re-exported
-from ..train.sampling import mix_seeds as _mix
-from ..train.sampling import step_generator as step_generator
+from ..train.sampling import mix_seeds
 from .camera_embedding import relative_pose_features
 
 
-class MultiViewDataset(Dataset):
+class MultiViewDataset(SplitDataset):
     """Items: ``targets`` ``(V, 3, H, W)`` composited views in rig order (view 0 = the input),
     ``poses`` ``(V, 12)`` relative pose features of the sample's own cameras, ``background``
     ``(3,)``, ``index``."""
@@ -39,23 +37,17 @@ class MultiViewDataset(Dataset):
                  backgrounds: list[str] | None = None,
                  brightness: tuple[float, float] = (1.0, 1.0),
                  contrast: tuple[float, float] = (1.0, 1.0), seed: int = 0) -> None:
-        self.root = Path(dataset_dir)
-        self.samples = read_split(self.root, split)
-        if not self.samples:
-            raise DatasetError(f"{self.root / (split + '.txt')}: lists no samples")
+        super().__init__(dataset_dir, split, seed=seed)
         self.rig = rig
         self.backgrounds = [BACKGROUNDS[b] for b in (backgrounds or ["white"])]
         self.brightness = brightness
         self.contrast = contrast
-        self.seed = seed
-        self.epoch = 0
         self._check(self.samples[0])
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.samples)
+    def generator(self, index: int) -> np.random.Generator:
+        """The generator of item ``index`` in the current epoch: SplitMix64 of ``(seed, epoch,
+        index)`` (any integer seed)."""
+        return np.random.default_rng(mix_seeds(self.seed, self.epoch, index))
 
     def _in_rig_order(self, views: SampleViews, where: Path) -> SampleViews:
         """The sample's views of the rig's cameras, in rig order (a one-line error naming a
@@ -76,7 +68,7 @@ class MultiViewDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rgba, poses = self.load_views(index)
-        rng = np.random.default_rng(_mix(self.seed, self.epoch, index))
+        rng = self.generator(index)
         background = torch.tensor(self.backgrounds[rng.integers(len(self.backgrounds))],
                                   dtype=torch.float32)
         contrast = float(rng.uniform(*self.contrast))

@@ -8,11 +8,13 @@
 Sampling follows FaceLift: the input image (RGBA is composited over ``background``, white by
 default) gives the CLIP class labels and the VAE latents concatenated to every view's noisy
 latents; each view has its rig prompt; classifier-free guidance mixes a branch whose class labels
-and input latents are zero. Default: FaceLift's sampler — DDIM, 50 steps, guidance 3, **eta 1**
-(stochastic DDIM: each step adds fresh noise drawn from the same generator). ``eta=0`` gives
-deterministic DDIM. ``solver="dpm++"`` uses DPM-Solver++ (2nd order multistep), good at 20 steps
-(the fast option; it has no eta). Noise is drawn on the CPU from ``seed`` (FaceLift draws it on
-the GPU), so a seed gives the same views on any device (up to float arithmetic).
+and input latents are zero. The solver, steps, guidance and eta are
+:class:`~mouselift.mvdiff.solvers.SamplingSettings` (the solvers' table: :mod:`.solvers`).
+Default: FaceLift's sampler — DDIM, 50 steps, guidance 3, **eta 1** (stochastic DDIM: each step
+adds fresh noise drawn from the same generator). ``eta=0`` gives deterministic DDIM.
+``solver="dpm++"`` uses DPM-Solver++ (2nd order multistep), good at 20 steps (the fast option; it
+has no eta). Noise is drawn on the CPU from ``seed`` (FaceLift draws it on the GPU), so a seed
+gives the same views on any device (up to float arithmetic).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -65,12 +66,9 @@ from .conditioning import (
     vae_latents,
 )
 from .config import PipelineArchitecture
+from .solvers import DEFAULT_GUIDANCE, SamplingSettings
 from .unet import MultiViewSettings, build_unet, load_unet
 
-SOLVERS = ("ddim", "dpm++")
-DEFAULT_STEPS = {"ddim": 50, "dpm++": 20}
-#: FaceLift's DDIM eta (its inference.py, gradio app and validation all sample with 1.0).
-FACELIFT_DDIM_ETA = 1.0
 SETTINGS_FORMAT = "mouselift-mvdiff"
 
 _MODEL_INDEX = {
@@ -303,33 +301,26 @@ class MultiViewDiffusionPipeline:
         rig, _ = self._require_rig()
         return relative_pose_features(rig.cameras)
 
-    def make_scheduler(self, solver: str = "ddim") -> Any:
-        """A fresh sampling scheduler with this pipeline's noise schedule."""
-        if solver == "ddim":
-            return DDIMScheduler.from_config(self.scheduler.config)
-        if solver == "dpm++":
-            return DPMSolverMultistepScheduler.from_config(
-                self.scheduler.config, algorithm_type="dpmsolver++", solver_order=2)
-        raise ValueError(f"unknown solver {solver!r} (use one of {', '.join(SOLVERS)})")
-
     # --- sampling ------------------------------------------------------------------------------
     @torch.no_grad()
     def __call__(self, images: Any, *, num_inference_steps: int | None = None,
-                 guidance_scale: float = 3.0, solver: str = "ddim", eta: float | None = None,
-                 seed: int = 0, background: str | Sequence[float] = "white",
+                 guidance_scale: float = DEFAULT_GUIDANCE, solver: str = "ddim",
+                 eta: float | None = None, seed: int = 0,
+                 background: str | Sequence[float] = "white",
                  pose_features: torch.Tensor | None = None,
                  progress: bool = False) -> MultiViewOutput:
         """Generate the rig's views of each input image (PIL, array or tensor; or a list).
 
+        ``solver``, ``num_inference_steps``, ``guidance_scale`` and ``eta`` are checked as
+        :class:`~mouselift.mvdiff.solvers.SamplingSettings` (a ``ValueError`` when invalid).
         ``eta``: DDIM's stochasticity, default FaceLift's 1.0 (0 = deterministic DDIM); not
         accepted with ``solver="dpm++"``. Every random draw (unCLIP noise, initial latents, the
         noise DDIM adds at each step) comes from one CPU generator seeded with ``seed``."""
         rig, prompt_embeds = self._require_rig()
-        eta = sampler_eta(solver, eta)
-        scheduler = self.make_scheduler(solver)
-        steps = num_inference_steps or DEFAULT_STEPS[solver]
-        if steps < 1:
-            raise ValueError(f"num_inference_steps must be ≥ 1, got {steps}")
+        sampling = SamplingSettings(solver=solver, steps=num_inference_steps,
+                                    guidance=guidance_scale, eta=eta)
+        eta, steps, guidance_scale = sampling.sampling_eta, sampling.num_steps, sampling.guidance
+        scheduler = sampling.make_scheduler(self.scheduler.config)
         generator = torch.Generator(device="cpu").manual_seed(int(seed))
         inputs = self.prepare_inputs(images, background)
         objects, views = inputs.shape[0], rig.num_views
@@ -366,7 +357,7 @@ class MultiViewDiffusionPipeline:
             if guided:
                 uncond, cond = prediction.chunk(2)
                 prediction = uncond + guidance_scale * (cond - uncond)
-            extra = {"eta": eta} if solver == "ddim" else {}
+            extra = {"eta": eta} if eta is not None else {}
             latents = scheduler.step(prediction, t, latents, generator=generator,
                                      **extra).prev_sample
         decoded = decode_latents(self.vae, latents).cpu()
@@ -481,21 +472,6 @@ class MultiViewDiffusionPipeline:
         (out / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
         if self.rig is not None:
             self.rig.save(out / RIG_DIR, self.prompt_embeds)
-
-
-def sampler_eta(solver: str, eta: float | None) -> float | None:
-    """The eta a sampler runs with: FaceLift's 1.0 for DDIM unless given; ``None`` for
-    DPM-Solver++ (an eta there is an error, not silently ignored)."""
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r} (use one of {', '.join(SOLVERS)})")
-    if solver != "ddim":
-        if eta is not None:
-            raise ValueError(f"eta applies to DDIM only, not to {solver}")
-        return None
-    eta = FACELIFT_DDIM_ETA if eta is None else float(eta)
-    if not 0.0 <= eta <= 1.0:
-        raise ValueError(f"DDIM eta must be in [0, 1], got {eta}")
-    return eta
 
 
 def _text_width(text_encoder: Any) -> int | None:

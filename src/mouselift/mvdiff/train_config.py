@@ -4,13 +4,15 @@ own."""
 
 from __future__ import annotations
 
+import os
 from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from ..config import StrictModel, load_config
 from ..train.config import TrainLoopConfig
-from .objective import Objective
+from .losses import Objective
+from .solvers import SOLVERS, SolverName
 
 
 class AugmentConfig(StrictModel):
@@ -38,6 +40,7 @@ class TrainMVDiffConfig(TrainLoopConfig):
     The loop settings (steps, batch, optimizer, schedule, precision, EMA, checkpoint, validation
     and logging cadence, seed, workers, ``output_dir``) are :class:`TrainLoopConfig`'s."""
 
+    renamed_keys: ClassVar[dict[str, str]] = {"resolution": "image_size"}
     #: Keys that may change between a run and its resumption.
     RUNTIME_KEYS: ClassVar[frozenset[str]] = TrainLoopConfig.RUNTIME_KEYS | {
         "validation_samples", "validation_steps", "validation_solver", "validation_guidance",
@@ -55,8 +58,8 @@ class TrainMVDiffConfig(TrainLoopConfig):
                      "with the pipeline), 'facelift', or a rig folder/file")
     reference_view: int = Field(0, ge=0, description="dataset view used as the input view "
                                 "(fixed: a random reference view collapsed training)")
-    resolution: int | None = Field(None, ge=8, description="train at this size (default: the "
-                                   "rig's)")
+    image_size: int | None = Field(None, ge=8, description="train at this square image side in "
+                                   "pixels (default: the rig's)")
     attention: Literal["sparse", "dense"] | None = None
     camera_embedding: bool = Field(False, description="add a zero-initialised camera embedding "
                                    "if the pipeline has none")
@@ -81,7 +84,7 @@ class TrainMVDiffConfig(TrainLoopConfig):
     # validation (cadence: TrainLoopConfig.validate_every)
     validation_samples: int = Field(2, ge=0)
     validation_steps: int = Field(20, ge=1)
-    validation_solver: Literal["ddim", "dpm++"] = "dpm++"
+    validation_solver: SolverName = "dpm++"
     validation_guidance: float = 3.0
     validation_eta: float | None = Field(None, ge=0, le=1, description="DDIM eta of validation "
                                          "sampling (default FaceLift's 1.0; DDIM only)")
@@ -93,8 +96,9 @@ class TrainMVDiffConfig(TrainLoopConfig):
         if self.condition_drop_rule == "facelift" and self.condition_drop > 1 / 3:
             raise ValueError("condition_drop must be ≤ 1/3 with condition_drop_rule facelift "
                              "(it drops on [0, 3r))")
-        if self.validation_eta is not None and self.validation_solver != "ddim":
-            raise ValueError("validation_eta applies to validation_solver ddim only")
+        if self.validation_eta is not None and not SOLVERS[self.validation_solver].takes_eta:
+            raise ValueError(f"validation_eta applies to a solver with eta (DDIM), not to "
+                             f"validation_solver {self.validation_solver}")
         return self
 
     def objective(self) -> Objective:
@@ -109,8 +113,8 @@ class TrainMVDiffConfig(TrainLoopConfig):
 RUNTIME_KEYS = TrainMVDiffConfig.RUNTIME_KEYS
 
 
-def load_train_config(preset_or_path: str | None = "mouse", overrides: dict | None = None
-                      ) -> TrainMVDiffConfig:
+def load_train_mvdiff_config(preset_or_path: str | os.PathLike | None = "mouse",
+                             overrides: dict | None = None) -> TrainMVDiffConfig:
     """Load a ``mouselift/configs/train_mvdiff/`` preset (``tiny``, ``mouse``) or YAML file. A
     ``pipeline`` or ``init`` in ``overrides`` replaces the file's starting point."""
     overrides = dict(overrides or {})

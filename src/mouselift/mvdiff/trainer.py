@@ -1,7 +1,7 @@
 """Training Stage 1: the multi-view diffusion stage of the training engine
 (:mod:`mouselift.train`), on accelerate — one script for CPU, one GPU, many GPUs and many nodes.
 
-Objective (FaceLift's by default, :mod:`mouselift.mvdiff.objective`): v-prediction on the VAE
+Objective (FaceLift's by default, :mod:`mouselift.mvdiff.losses`): v-prediction on the VAE
 latents of the rig's views of an object, one timestep per object (shared by its views), min-SNR-γ
 weighting, condition dropout per object, EMA of the trained weights. The rig's view 0 is the
 input view, fixed for the whole run.
@@ -31,27 +31,30 @@ from ..data.layout import read_split
 from ..errors import ConfigError
 from ..images import WHITE, chw_to_uint8, composite, image_grid
 from ..train import Run, Stage, TrainResult, Validation, train_stage
-from . import checkpoints as ckpt
 from .attention import set_multiview_attention
 from .camera_embedding import CameraEmbedding, time_embed_dim
-from .config import load_architecture
+from .config import load_mvdiff_config
 from .dataset import MultiViewDataset
-from .objective import diffusion_loss, evaluate_loss
+from .losses import diffusion_loss, evaluate_loss
 from .pipeline import MultiViewDiffusionPipeline
 from .train_config import TrainMVDiffConfig
 from .unet import MultiViewSettings
 
+#: A checkpoint's payload: the whole pipeline in diffusers layout (EMA weights, rig); load it with
+#: :meth:`MultiViewDiffusionPipeline.from_pretrained`.
+PIPELINE_DIR = "pipeline"
+
 
 def build_rig(config: TrainMVDiffConfig, pipe: MultiViewDiffusionPipeline) -> Rig:
-    """The rig named by ``config.rig`` (at ``config.resolution`` when set)."""
+    """The rig named by ``config.rig`` (at ``config.image_size`` when set)."""
     if config.rig == "pipeline":
         if pipe.rig is None:
             raise ConfigError("rig: 'pipeline' but the pipeline has no saved rig")
         rig = pipe.rig
-        if config.resolution is not None and (rig.width, rig.height) != (config.resolution,) * 2:
-            rig = rig.resized(config.resolution)
+        if config.image_size is not None and (rig.width, rig.height) != (config.image_size,) * 2:
+            rig = rig.resized(config.image_size)
         return rig
-    return resolve_rig(config.rig, dataset=config.dataset, resolution=config.resolution,
+    return resolve_rig(config.rig, dataset=config.dataset, resolution=config.image_size,
                        reference_view=config.reference_view, split=config.train_split)
 
 
@@ -60,11 +63,11 @@ def load_training_pipeline(config: TrainMVDiffConfig, resume_from: Path | None
     """The pipeline to train: from the checkpoint being resumed, a pretrained folder, or random
     (``init`` preset, seeded by ``config.seed``)."""
     if resume_from is not None:
-        return MultiViewDiffusionPipeline.from_pretrained(resume_from / ckpt.PIPELINE_DIR)
+        return MultiViewDiffusionPipeline.from_pretrained(resume_from / PIPELINE_DIR)
     if config.pipeline is not None:
         pipe = MultiViewDiffusionPipeline.from_pretrained(config.pipeline)
     else:
-        arch = load_architecture(config.init or "tiny")
+        arch = load_mvdiff_config(config.init or "tiny")
         pipe = MultiViewDiffusionPipeline.from_architecture(arch, seed=config.seed)
     pipe.set_rig(build_rig(config, pipe))
     assert pipe.rig is not None
@@ -80,12 +83,12 @@ def load_training_pipeline(config: TrainMVDiffConfig, resume_from: Path | None
 
 class MVDiffStage(Stage):
     """Stage 1 for the training engine: the pipeline's denoiser (UNet ⊕ optional camera
-    embedding) is trained with :func:`~mouselift.mvdiff.objective.diffusion_loss`; the frozen
+    embedding) is trained with :func:`~mouselift.mvdiff.losses.diffusion_loss`; the frozen
     VAE and CLIP parts run in ``weight_dtype``; validation is the objective on fixed draws plus
     a grid of sampled views; a checkpoint's payload is the whole pipeline (EMA weights, rig)."""
 
     name = "mvdiff"
-    payload_dirs = ckpt.PAYLOAD_DIRS
+    payload_dirs = (PIPELINE_DIR,)
 
     def __init__(self, config: TrainMVDiffConfig) -> None:
         if config.dataset is None:
@@ -159,7 +162,7 @@ class MVDiffStage(Stage):
         return np.asarray(image_grid(rows))
 
     def export(self, folder: Path) -> None:
-        self.pipe.save_pretrained(folder / ckpt.PIPELINE_DIR)
+        self.pipe.save_pretrained(folder / PIPELINE_DIR)
 
     def checkpoint_state(self) -> dict[str, Any]:
         return {"rig": self.rig.summary(), "rig_fingerprint": self.rig.fingerprint()}

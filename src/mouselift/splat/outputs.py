@@ -1,11 +1,15 @@
-"""The standard output folder of a set of Gaussians (``mouselift fit``, ``reconstruct``, ``infer``):
+"""The standard output folder of a set of Gaussians (``mouselift fit``, ``reconstruct``, ``infer``),
+and the one list of the file names of result folders (every writer and the viewer import them):
 
 * ``gaussians.ply`` — graphdeco layout (SuperSplat, PlayCanvas, viser);
 * ``turntable.mp4`` — an orbit around the origin (Z up) at ``elevation`` degrees;
 * ``views.png`` — renders of the evaluated cameras (first row) over their images (second row);
-* ``metrics.json`` — whatever the caller measured (non-finite numbers written as strings).
+* ``metrics.json`` — whatever the caller measured (non-finite numbers written as strings);
+* written by ``infer`` only: ``input.png`` (the crop Stage 1 got), ``multiview.png`` (input |
+  generated views), ``views/<view>.png`` (the generated views) and ``report.json`` (settings,
+  cameras, timings; also per frame of ``infer --video``).
 
-Each file is written atomically.
+:func:`write_splat_outputs` writes the first four, each atomically.
 """
 
 from __future__ import annotations
@@ -28,6 +32,10 @@ PLY_NAME = "gaussians.ply"
 VIDEO_NAME = "turntable.mp4"
 GRID_NAME = "views.png"
 METRICS_NAME = "metrics.json"
+INPUT_NAME = "input.png"
+MULTIVIEW_NAME = "multiview.png"
+VIEWS_DIR = "views"
+REPORT_NAME = "report.json"
 
 
 @dataclass(frozen=True)
@@ -67,5 +75,5 @@ def write_splat_outputs(out_dir: str | os.PathLike, gaussians: Gaussians, *,
     return out_dir
 
 
-__all__ = ["GRID_NAME", "METRICS_NAME", "PLY_NAME", "VIDEO_NAME", "TurntableSettings",
-           "write_splat_outputs"]
+__all__ = ["GRID_NAME", "INPUT_NAME", "METRICS_NAME", "MULTIVIEW_NAME", "PLY_NAME", "REPORT_NAME",
+           "VIDEO_NAME", "VIEWS_DIR", "TurntableSettings", "write_splat_outputs"]

@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_path
+from ..config import upgrade_renamed_keys
 from ..errors import ConfigError, MouseliftError
 from . import checkpoints as ckpt
 from .config import TrainLoopConfig
@@ -102,7 +103,7 @@ def flat_hparams(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def check_resume(config: TrainLoopConfig, state: dict[str, Any], where: Path) -> None:
     """Refuse to resume with a setting (other than a runtime key) that differs from the
     checkpoint's."""
-    saved = config.comparable(state.get("config", {}))
+    saved = config.comparable(upgrade_renamed_keys(type(config), state.get("config", {})))
     now = config.comparable(config.model_dump(mode="json"))
     for key in sorted(set(saved) | set(now)):
         if saved.get(key) != now.get(key):

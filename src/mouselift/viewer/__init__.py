@@ -26,7 +26,7 @@ from .scene import (
     flatten_numbers,
     load_scene,
 )
-from .server import ViewerServer, browser_url
+from .server import ViewerServer, browser_url, serve_until_stopped
 
 __all__ = [
     "GENERATED",
@@ -39,4 +39,5 @@ __all__ = [
     "browser_url",
     "flatten_numbers",
     "load_scene",
+    "serve_until_stopped",
 ]

@@ -46,12 +46,20 @@ from ..data.sample import EVAL_DIR, has_eval_views, load_sample_views
 from ..errors import ConfigError, MouseliftError
 from ..images import WHITE, composite, to_uint8
 from ..splat import Gaussians, read_ply
-from ..splat.outputs import GRID_NAME, METRICS_NAME, PLY_NAME
+from ..splat.outputs import (
+    GRID_NAME,
+    INPUT_NAME,
+    METRICS_NAME,
+    MULTIVIEW_NAME,
+    PLY_NAME,
+    REPORT_NAME,
+    VIEWS_DIR,
+)
 
 #: The numbers files of an output folder, in the order their numbers are shown.
-REPORT_NAMES = (METRICS_NAME, "report.json")
+REPORT_NAMES = (METRICS_NAME, REPORT_NAME)
 #: Images of an output folder shown in the side panel: (file name, title).
-PANEL_IMAGES = (("input.png", "input"), ("multiview.png", "generated views"),
+PANEL_IMAGES = ((INPUT_NAME, "input"), (MULTIVIEW_NAME, "generated views"),
                 (GRID_NAME, "renders over images"))
 #: Sub-trees of a numbers file that are settings, logs or per-view lists, not results.
 SKIPPED_KEYS = frozenset({"config", "history", "densify", "per_view", "rig", "filters"})
@@ -225,7 +233,7 @@ def generated_views(folder: Path, notes: list[str]) -> list[CameraView]:
     frames = json.loads(path.read_text(encoding="utf-8"))["frames"]
     out = []
     for camera, frame in zip(cameras, frames, strict=True):
-        candidates = [folder / "views" / f"{camera.name}.png"]
+        candidates = [folder / VIEWS_DIR / f"{camera.name}.png"]
         if isinstance(frame.get("file_path"), str):
             candidates.insert(0, folder / frame["file_path"])
         image = None

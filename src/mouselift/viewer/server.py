@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import signal
 import socket
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -265,6 +268,44 @@ class ViewerServer:
                 self.show_frame((self.frame_index + 1) % len(self.scene))
 
 
+def serve_until_stopped(scene: ViewerScene, *, host: str = "127.0.0.1", port: int = 8080,
+                        fps: float = DEFAULT_FPS,
+                        on_start: Callable[[ViewerServer], None] | None = None) -> None:
+    """Serve ``scene`` until Ctrl-C (SIGINT) or SIGTERM, then stop the server and return.
+
+    ``on_start(server)`` runs once the server is up (e.g. to print :attr:`ViewerServer.url`).
+    An interrupt while the server starts returns as cleanly; the signal handlers in place before
+    the call are restored.
+    """
+    server = None
+    previous = _stop_on_signals()
+    try:
+        server = ViewerServer(scene, host=host, port=port, fps=fps)
+        if on_start is not None:
+            on_start(server)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None:
+            server.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _stop_on_signals() -> dict[int, Any]:
+    """Make SIGINT (Ctrl-C, also when a shell started us in the background with it ignored)
+    and SIGTERM raise KeyboardInterrupt in the main thread; returns the handlers to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return {signum: signal.signal(signum, interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+
 def _look_through(wxyz: np.ndarray, position: np.ndarray) -> Any:
     """A click callback that moves the clicking browser's camera onto a frustum."""
 
@@ -278,4 +319,5 @@ def _look_through(wxyz: np.ndarray, position: np.ndarray) -> Any:
     return callback
 
 
-__all__ = ["DEFAULT_FPS", "HIDDEN", "ViewerServer", "browser_url", "check_host"]
+__all__ = ["DEFAULT_FPS", "HIDDEN", "ViewerServer", "browser_url", "check_host",
+           "serve_until_stopped"]

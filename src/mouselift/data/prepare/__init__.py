@@ -10,60 +10,32 @@ Output folder ``OUT``::
     OUT/skipped/frame_{frame:06d}.json            frames where the mouse could not be located
     OUT/prepare_config.yaml, OUT/summary.json     config used; dataset-wide summary
 
-See :mod:`.runner` for the order of work, :mod:`.locate` (shared with ``infer``),
-:mod:`.triangulate`, :mod:`.crops`, :mod:`.normalize` and :mod:`.split` for the geometry and the
-split, :mod:`.framing` for what inference reads back from a dataset.
+See :mod:`.runner` for the order of work and :mod:`.split` for the split; the geometry (locating
+the mouse, cropping and normalising each frame) is :mod:`mouselift.data.framing`, shared with
+``infer``.
 """
 
 from ...lazy import lazy_exports
 
 _EXPORTS = {
-    "CropGeometry": ".crops",
-    "MaskStats": ".triangulate",
     "PrepareConfig": ".config",
     "PrepareSummary": ".runner",
     "SplitPlan": ".split",
-    "FrameLocation": ".locate",
-    "TrainingFraming": ".framing",
-    "Triangulation": ".triangulate",
-    "crop_geometry": ".crops",
-    "frame_cameras": ".locate",
-    "locate_frame": ".locate",
-    "locate_from_one_view": ".locate",
-    "frame_similarity": ".normalize",
-    "mask_stats": ".triangulate",
     "parse_frames": ".config",
     "parse_shard": ".split",
     "plan_split": ".split",
     "prepare_dataset": ".runner",
-    "resample_view": ".crops",
     "select_frames": ".split",
-    "tangent_cone_half_size": ".crops",
-    "triangulate_robust": ".triangulate",
 }
 __getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
-    "CropGeometry",
-    "FrameLocation",
-    "MaskStats",
     "PrepareConfig",
     "PrepareSummary",
     "SplitPlan",
-    "TrainingFraming",
-    "Triangulation",
-    "crop_geometry",
-    "frame_cameras",
-    "frame_similarity",
-    "locate_frame",
-    "locate_from_one_view",
-    "mask_stats",
     "parse_frames",
     "parse_shard",
     "plan_split",
     "prepare_dataset",
-    "resample_view",
     "select_frames",
-    "tangent_cone_half_size",
-    "triangulate_robust",
 ]

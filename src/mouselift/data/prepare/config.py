@@ -8,7 +8,7 @@ Units: millimetres for 3D lengths, source pixels for 2D thresholds, frames for t
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -27,12 +27,14 @@ class PrepareConfig(StrictModel):
 
     Geometry: the mouse centre is triangulated from the mask centroids; every view is cropped
     around the centre's projection so that a sphere of ``radius_mm`` about it just fits the crop,
-    resampled to ``size``×``size``, and the world is moved (one similarity per frame) so the
-    centre is the origin and the mean camera distance is ``target_distance``.
+    resampled to ``image_size``×``image_size``, and the world is moved (one similarity per frame)
+    so the centre is the origin and the mean camera distance is ``target_distance``.
     """
 
+    renamed_keys: ClassVar[dict[str, str]] = {"size": "image_size"}
+
     # --------------------------------------------------------------------- output images
-    size: int = Field(512, ge=16, le=4096, description="output image side in pixels")
+    image_size: int = Field(512, ge=16, le=4096, description="output image side in pixels")
     radius_mm: float = Field(
         60.0, gt=0, le=10_000, description="radius of the 3D sphere about the mouse centre that "
         "each crop just contains (same physical scale in every view)"

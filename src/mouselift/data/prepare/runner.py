@@ -29,8 +29,10 @@ import yaml
 from tqdm import tqdm
 
 from ...atomic import atomic_write_text
+from ...config import upgrade_renamed_keys
 from ...errors import ConfigError, RecordingError
-from ..layout import SUMMARY_FILE
+from ..framing.normalize import check_undistorted
+from ..layout import CONFIG_FILE, SUMMARY_FILE
 from ..recording import EVAL_DIR, FrameSet, Recording
 from ..video import keyframe_indices
 from .config import PrepareConfig
@@ -41,11 +43,8 @@ from .manifest import (
     rebuild,
     skipped_records,
 )
-from .normalize import check_undistorted
 from .samples import TEMP_RE, FrameOutcome, HeldOutViews, process_frame
 from .split import GAP, SplitPlan, chunks, parse_shard, plan_split, shard_frames
-
-CONFIG_FILE = "prepare_config.yaml"
 
 
 @dataclass
@@ -189,7 +188,8 @@ def _check_config_file(out_dir: Path, config: PrepareConfig) -> None:
     path = out_dir / CONFIG_FILE
     if path.is_file():
         try:
-            existing = PrepareConfig.model_validate(yaml.safe_load(path.read_text()) or {})
+            existing = PrepareConfig.model_validate(
+                upgrade_renamed_keys(PrepareConfig, yaml.safe_load(path.read_text()) or {}))
         except Exception:
             raise ConfigError(
                 f"{path}: cannot read the config of the existing dataset; use a new output folder"

@@ -43,16 +43,16 @@ import numpy as np
 from ...atomic import atomic_dir, atomic_write_text
 from ...cameras import Camera
 from ...cameras.facelift import default_file_path, write_opencv_cameras
-from ..layout import CAMERAS_FILE, EVAL_DIR, IMAGES_DIR, RECORD_FILE, SKIPPED_DIR, sample_name
-from .config import PrepareConfig
-from .crops import CropError, resample_view, save_png
-from .locate import (
+from ..framing.crops import CropError, resample_view, save_png
+from ..framing.locate import (
     FLAG_HULL_FALLBACK,
     FrameCameras,
     FrameLocation,
     frame_cameras,
     locate_frame,
 )
+from ..layout import CAMERAS_FILE, EVAL_DIR, IMAGES_DIR, RECORD_FILE, SKIPPED_DIR, sample_name
+from .config import PrepareConfig
 
 TEMP_PREFIX = ".tmp_sample_"
 TEMP_RE = re.compile(r"^\.tmp_sample_(\d{6,})_")
@@ -126,7 +126,7 @@ def process_frame(
         return _write_skip(out_dir, frame, tri.reason or "unknown", views_info)
     try:
         framed = frame_cameras(cameras, location.centre, radius_mm=config.radius_mm,
-                               size=config.size, target_distance=config.target_distance)
+                               size=config.image_size, target_distance=config.target_distance)
     except CropError as exc:
         return _write_skip(out_dir, frame, CROP_FAILED, views_info, detail=str(exc))
     temporary = out_dir / f"{TEMP_PREFIX}{frame:06d}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
@@ -214,7 +214,7 @@ def _write_sample(tmp: Path, located: _Located, images: Sequence[np.ndarray],
         "hull_voxels": location.hull_voxels,
         "scale": sim.scale,
         "similarity": sim.to_dict(),
-        "size": config.size,
+        "size": config.image_size,
         "num_views": len(cameras),
         "num_inliers": int(tri.inliers.sum()),
         "flags": location.flags + flags,
@@ -246,7 +246,7 @@ def _write_held_out(
 ) -> list[dict[str, Any]]:
     """Crop the held-out views around ``centre``, normalise with ``sim``, write ``tmp/eval/``."""
     framed = frame_cameras(held_out.cameras, centre, radius_mm=config.radius_mm,
-                           size=config.size, similarity=sim)
+                           size=config.image_size, similarity=sim)
     geometries = framed.geometries
     file_paths = [default_file_path(k) for k in range(len(geometries))]
     (tmp / EVAL_DIR / IMAGES_DIR).mkdir(parents=True)
@@ -279,7 +279,7 @@ def _render_view(
 ) -> tuple[float, bool]:
     """Resample one view, write its PNG; return (mask coverage of the crop, mask touches the crop
     border)."""
-    rgba = resample_view(image, mask, geom, config.size)
+    rgba = resample_view(image, mask, geom, config.image_size)
     save_png(rgba, path, config.png_compress_level)
     alpha = rgba[..., 3] > config.mask_threshold
     touches = bool(alpha[0].any() or alpha[-1].any() or alpha[:, 0].any() or alpha[:, -1].any())

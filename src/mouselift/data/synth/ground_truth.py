@@ -14,6 +14,9 @@ Arrays (world = the rig's: mm, Z up, floor z = 0; F frames, P points, C rig came
 * ``eval_clipped`` (F, E) bool — the same for the held-out cameras (E may be 0).
 
 The npz is written with fixed zip timestamps, so the same seed gives a byte-identical file.
+
+A prepared dataset finds the ground truth of the recording it was prepared from with
+:func:`find_ground_truth` (``mouselift eval``'s 3D metrics).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import io
 import json
 import os
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,12 +33,16 @@ from typing import Any
 import numpy as np
 
 from ...atomic import atomic_write_path, atomic_write_text
-from ...errors import RecordingError
+from ...errors import DatasetError, RecordingError
+from ..layout import SUMMARY_FILE
 
 NPZ_NAME = "ground_truth.npz"
 JSON_NAME = "ground_truth.json"
 FORMAT = "mouselift-synth-ground-truth"
 VERSION = 1
+#: A sample's centre and the ground truth's centre of its frame must agree this well (mm), or
+#: the ground truth is not of the recording the dataset was prepared from.
+GT_CENTRE_TOLERANCE_MM = 20.0
 
 ARRAY_DOCS: dict[str, str] = {
     "frame_indices": "video frame index of each row",
@@ -150,3 +158,86 @@ def load_ground_truth(recording_dir: str | os.PathLike) -> GroundTruth:
         if len(array) != frames:
             raise RecordingError(f"{npz_path}: {name!r} has {len(array)} rows, expected {frames}")
     return GroundTruth(**arrays, info=info)
+
+
+# ------------------------------------------------------------------ a prepared dataset's truth
+@dataclass(frozen=True)
+class DatasetGroundTruth:
+    """The ground truth of a dataset's source recording (``truth`` None when there is none,
+    with ``reason``); ``info`` goes into ``eval.json``."""
+
+    truth: GroundTruth | None
+    info: dict[str, Any]
+
+    def surface_points(self, frame: int) -> np.ndarray | None:
+        """Ground-truth surface points (P, 3) in world mm of source frame ``frame``."""
+        if self.truth is None:
+            return None
+        return self.truth.surface_points[self.truth.row_of(frame)].astype(np.float64)
+
+    def check_centre(self, frame: int, centre_mm: Sequence[float], where: object) -> float | None:
+        """Distance (mm) between a sample's centre and the true centre of its frame; a one-line
+        :class:`DatasetError` beyond :data:`GT_CENTRE_TOLERANCE_MM`."""
+        if self.truth is None:
+            return None
+        true = self.truth.centers[self.truth.row_of(frame)]
+        offset = float(np.linalg.norm(np.asarray(centre_mm, dtype=np.float64) - true))
+        if offset > GT_CENTRE_TOLERANCE_MM:
+            raise DatasetError(
+                f"{where}: its centre is {offset:.0f} mm from the ground truth's body centre of "
+                f"frame {frame} in {self.info.get('recording')}: that is not the recording this "
+                "dataset was prepared from")
+        return offset
+
+
+def _has_ground_truth(folder: Path) -> bool:
+    return (folder / NPZ_NAME).is_file() and (folder / JSON_NAME).is_file()
+
+
+def recorded_source(dataset_dir: str | os.PathLike) -> list[Path]:
+    """Where the dataset's source recording may be, from ``summary.json``'s ``recording`` (as
+    ``prepare`` was given it): the path itself, and — when relative — relative to the folder
+    ``prepare`` ran in (found from the dataset's own recorded ``out_dir``) and to the dataset's
+    parent folder. Empty when the summary has none."""
+    dataset_dir = Path(dataset_dir)
+    try:
+        summary = json.loads((dataset_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+        recording, out_dir = Path(summary["recording"]), Path(summary.get("out_dir", ""))
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if recording.is_absolute():
+        return [recording]
+    candidates = [recording]
+    resolved = dataset_dir.resolve()
+    parts = out_dir.parts
+    if parts and not out_dir.is_absolute() and ".." not in parts and \
+            resolved.parts[-len(parts):] == parts:
+        candidates.append(resolved.parents[len(parts) - 1] / recording)
+    candidates.append(resolved.parent / recording)
+    return list(dict.fromkeys(candidates))
+
+
+def find_ground_truth(dataset_dir: str | os.PathLike,
+                      recording: str | os.PathLike | None = None) -> DatasetGroundTruth:
+    """The ground truth of the dataset's source recording: ``recording`` when given (its
+    ``ground_truth.npz`` / ``.json``; a one-line ``RecordingError`` when it has none), else the
+    recording ``summary.json`` names (:func:`recorded_source`), if it is there and synthetic.
+    Without it the 3D metrics are omitted, with the reason in ``info``."""
+    if recording is not None:
+        truth = load_ground_truth(recording)
+        return DatasetGroundTruth(truth, {"available": True, "recording": str(recording),
+                                          "source": "--recording"})
+    candidates = recorded_source(dataset_dir)
+    for folder in candidates:
+        if _has_ground_truth(folder):
+            return DatasetGroundTruth(load_ground_truth(folder), {
+                "available": True, "recording": str(folder), "source": SUMMARY_FILE})
+    if not candidates:
+        reason = f"{SUMMARY_FILE} names no source recording; give --recording"
+    elif any(c.is_dir() for c in candidates):
+        folder = next(c for c in candidates if c.is_dir())
+        reason = f"the source recording {folder} has no ground truth (not synthetic)"
+    else:
+        reason = (f"the source recording {candidates[0]} named in {SUMMARY_FILE} is not there; "
+                  "give --recording")
+    return DatasetGroundTruth(None, {"available": False, "reason": reason})

@@ -1,4 +1,5 @@
-"""Geometry of ``mouselift prepare``: triangulation, crops, resampling, normalisation.
+"""Geometry of framing (``mouselift.data.framing``): triangulation, crops, resampling,
+normalisation, the visual hull, and ``prepare``'s ``process_frame`` built on them.
 
 Cameras are the real rig (``builtin_calibration()``: 1152×1024, skew ≠ 0, mm, Z up), resized
 where images are drawn so the tests stay fast.
@@ -15,23 +16,23 @@ import pytest
 from mouselift.cameras import Camera, Similarity
 from mouselift.cameras.facelift import read_opencv_cameras, write_opencv_cameras
 from mouselift.data.calibrations import builtin_calibration
-from mouselift.data.prepare.config import PrepareConfig
-from mouselift.data.prepare.crops import (
+from mouselift.data.framing.crops import (
     CropError,
     crop_geometry,
     resample_view,
     tangent_cone_half_size,
 )
-from mouselift.data.prepare.hull import hull_centroid
-from mouselift.data.prepare.normalize import check_undistorted, frame_similarity
-from mouselift.data.prepare.samples import process_frame
-from mouselift.data.prepare.triangulate import (
+from mouselift.data.framing.hull import hull_centroid
+from mouselift.data.framing.normalize import check_undistorted, frame_similarity
+from mouselift.data.framing.triangulate import (
     NO_CONSENSUS,
     TOO_FEW_VIEWS,
     MaskStats,
     mask_stats,
     triangulate_robust,
 )
+from mouselift.data.prepare.config import PrepareConfig
+from mouselift.data.prepare.samples import process_frame
 from mouselift.errors import RecordingError
 
 CENTRES = [
@@ -370,7 +371,7 @@ def test_process_frame_survives_a_wrong_mask(rig, tmp_path):
     masks = render_ellipsoid_masks(cams, centre, (45.0, 20.0, 22.0), 0.3)
     masks[2] = np.roll(masks[2], (40, -60), axis=(0, 1))  # a mask of something else
     images = [np.full((256, 288, 3), 90, np.uint8) for _ in cams]
-    outcome = process_frame(7, images, masks, cams, PrepareConfig(size=32), "train", tmp_path)
+    outcome = process_frame(7, images, masks, cams, PrepareConfig(image_size=32), "train", tmp_path)
     assert outcome.status == "written"
     record = json.loads((tmp_path / "sample_000007" / "sample.json").read_text())
     assert "cam_002:triangulation_outlier" in record["flags"]
@@ -383,7 +384,7 @@ def test_process_frame_records_a_skipped_frame(rig, tmp_path):
     cams = [c.resize(96, 80) for c in rig]
     masks = [np.zeros((80, 96), np.uint8) for _ in cams]
     images = [np.zeros((80, 96, 3), np.uint8) for _ in cams]
-    outcome = process_frame(3, images, masks, cams, PrepareConfig(size=32), "val", tmp_path)
+    outcome = process_frame(3, images, masks, cams, PrepareConfig(image_size=32), "val", tmp_path)
     assert (outcome.status, outcome.reason) == ("skipped", TOO_FEW_VIEWS)
     assert not list(tmp_path.glob("sample_*"))
     skipped = json.loads((tmp_path / "skipped" / "frame_000003.json").read_text())

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mouselift.data.prepare.png import encode_png, write_png
+from mouselift.data.png import encode_png, write_png
 
 
 @pytest.mark.parametrize("level", [0, 1, 6])

@@ -1,4 +1,5 @@
-"""The Stage-1 training objective, shared by the trainer and by held-out loss evaluation.
+"""Training loss of Stage 1: the whole objective (latents, timesteps, noise, weighting), shared
+by the trainer and by held-out loss evaluation.
 
 For ``B`` objects × ``V`` views: VAE latents of all views; one timestep per object (shared by
 its views); noise; target = velocity ``v = √ᾱ·ε − √(1−ᾱ)·x₀`` (v-prediction, FaceLift's) or ``ε``;
@@ -32,13 +33,14 @@ from diffusers import DDPMScheduler
 from diffusers.training_utils import compute_snr
 
 from ..images import WHITE, composite
+from ..train.sampling import step_generator
 from .conditioning import (
     clip_image_embeds,
     drop_conditions,
     unclip_class_labels,
     vae_latents,
 )
-from .dataset import MultiViewDataset, step_generator
+from .dataset import MultiViewDataset
 
 SnrWeighting = Literal["facelift", "v-prediction"]
 DropRule = Literal["facelift", "joint"]

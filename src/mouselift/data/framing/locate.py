@@ -9,11 +9,11 @@ so an input to the models is framed exactly like the training data.
 * :func:`locate_from_one_view` — one calibrated view: the ray through the mask's centroid meets
   the horizontal plane ``z = height`` (world mm, Z up, floor at z ≈ 0), where ``height`` is the
   body centre's usual height above the floor (the median ``centre_mm`` z of a prepared dataset,
-  :class:`~mouselift.data.prepare.framing.TrainingFraming`). On the synthetic recording of the
+  :class:`~.training.TrainingFraming`). On the synthetic recording of the
   tests this lands 3–15 mm from the true body centre depending on the camera, 8.7 mm on average
   for camera 0 (the crop sphere's radius is 60 mm).
 * :func:`frame_cameras` — the crops of the given cameras about a centre (one 3D radius,
-  :func:`~mouselift.data.prepare.crops.crop_geometry`) and the frame's similarity (centre to the
+  :func:`~.crops.crop_geometry`) and the frame's similarity (centre to the
   origin, mean camera distance ``target_distance``, :func:`~.normalize.frame_similarity`): the
   cameras ``prepare`` writes to a sample's ``opencv_cameras.json``.
 """
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...cameras import Camera, Similarity
-from .config import PrepareConfig
+from ..prepare.config import PrepareConfig
 from .crops import CropGeometry, crop_geometry
 from .hull import agreement, coarse_hull, hull_centroid
 from .normalize import frame_similarity

@@ -3,8 +3,9 @@
 :class:`TrainingFraming` is read from a dataset folder (``prepare_config.yaml`` and
 ``manifest.jsonl``):
 
-* ``config`` — the :class:`~.config.PrepareConfig` the dataset was prepared with (crop radius
-  ``radius_mm``, ``target_distance``, ``mask_threshold``, the locating settings);
+* ``config`` — the :class:`~mouselift.data.prepare.config.PrepareConfig` the dataset was
+  prepared with (crop radius ``radius_mm``, ``target_distance``, ``mask_threshold``, the
+  locating settings);
 * ``centre_height_mm`` — the body centre's usual height above the floor: the **median** z of the
   samples' ``centre_mm`` (world mm, Z up). The median, not the mean: a few frames whose centre
   fell back to a poor triangulation (rearing, a bad mask) must not move it;
@@ -28,10 +29,10 @@ from typing import Any
 import numpy as np
 import yaml
 
+from ...config import upgrade_renamed_keys
 from ...errors import DatasetError
-from ..layout import MANIFEST_FILE
-from .config import PrepareConfig
-from .runner import CONFIG_FILE
+from ..layout import CONFIG_FILE, MANIFEST_FILE
+from ..prepare.config import PrepareConfig
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ class TrainingFraming:
             if not path.is_file():
                 raise DatasetError(f"{root}: no {path.name} (not a prepared dataset?)")
         try:
-            config = PrepareConfig.model_validate(yaml.safe_load(config_path.read_text()) or {})
+            config = PrepareConfig.model_validate(upgrade_renamed_keys(
+                PrepareConfig, yaml.safe_load(config_path.read_text()) or {}))
         except Exception:
             raise DatasetError(f"{config_path}: not a valid prepare config") from None
         heights: list[float] = []

@@ -10,13 +10,13 @@ from diffusers import DDPMScheduler
 from diffusers.training_utils import compute_snr
 
 from mouselift.mvdiff.conditioning import vae_latents
-from mouselift.mvdiff.objective import (
+from mouselift.mvdiff.losses import (
     Objective,
     condition_drop_masks,
     diffusion_loss,
     snr_loss_weights,
 )
-from mouselift.mvdiff.train_config import load_train_config
+from mouselift.mvdiff.train_config import load_train_mvdiff_config
 
 
 class Recorder(torch.nn.Module):
@@ -193,16 +193,16 @@ def test_target_latents_are_a_posterior_sample_by_default(tiny_pipeline):
 
 def test_presets_use_facelift_objective():
     for preset in ("mouse", "tiny"):
-        config = load_train_config(preset)
+        config = load_train_mvdiff_config(preset)
         objective = config.objective()
         assert objective.snr_weighting == "facelift"
         assert objective.condition_drop_rule == "facelift"
         assert objective.target_latents == "sample"
         assert objective.condition_drop == 0.05
-    other = load_train_config("tiny", {"snr_weighting": "v-prediction",
+    other = load_train_mvdiff_config("tiny", {"snr_weighting": "v-prediction",
                                        "condition_drop_rule": "joint", "target_latents": "mode"})
     assert other.objective() == Objective(snr_gamma=5.0, snr_weighting="v-prediction",
                                           condition_drop=0.05, condition_drop_rule="joint",
                                           target_latents="mode")
     with pytest.raises(Exception, match="snr_weighting"):
-        load_train_config("tiny", {"snr_weighting": "diffusers"})
+        load_train_mvdiff_config("tiny", {"snr_weighting": "diffusers"})

@@ -61,7 +61,7 @@ def test_every_and_num_samples_are_exclusive():
 
 @pytest.mark.parametrize(
     "field_value",
-    [("size", 0), ("radius_mm", -1.0), ("val_fraction", 1.0), ("val_fraction", -0.1),
+    [("image_size", 0), ("radius_mm", -1.0), ("val_fraction", 1.0), ("val_fraction", -0.1),
      ("min_mask_fraction", 2.0), ("workers", 0), ("png_compress_level", 10), ("min_views", 1)],
 )
 def test_config_validation(field_value):
@@ -74,9 +74,11 @@ def test_presets_load_and_cover_every_key():
     default = load_config(PrepareConfig, "prepare", "default")
     assert default == PrepareConfig()
     tiny = load_config(PrepareConfig, "prepare", "tiny")
-    assert tiny.size == 128
+    assert tiny.image_size == 128
     with pytest.raises(ConfigError, match="unknown config key"):
         load_config(PrepareConfig, "prepare", "default", {"normalize_distance_to": 2.7})
+    with pytest.raises(ConfigError, match="config key 'size' was renamed 'image_size'"):
+        load_config(PrepareConfig, "prepare", "default", {"size": 256})
 
 
 # ------------------------------------------------------------------------------ split

@@ -39,7 +39,8 @@ def recording(synthetic_recording) -> Path:
 
 def _prepare(recording: Path, size: int):
     out = recording.parent / f"accept_out{size}"
-    summary = prepare_dataset(recording, out, PrepareConfig(size=size, workers=1), progress=False)
+    summary = prepare_dataset(recording, out, PrepareConfig(image_size=size, workers=1),
+                              progress=False)
     records = [json.loads(x) for x in (out / "manifest.jsonl").read_text().splitlines()]
     return recording, out, summary, records
 

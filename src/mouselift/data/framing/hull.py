@@ -1,4 +1,5 @@
-"""Refine the mouse centre: centroid of the visual hull of the masks.
+"""The visual hull of masks (:func:`carve`, the one carver: also ``mouselift fit``'s initial
+points), and the mouse centre refined to its centroid (:func:`hull_centroid`).
 
 The triangulated mask centroids locate the mouse robustly but are biased: a silhouette's area
 centroid is not the projection of the body's centre (the tail weighs in every silhouette, views
@@ -31,7 +32,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...cameras import Camera
-from .triangulate import projection_matrix
 
 #: Coarse voxel side, in fine steps.
 COARSE_FACTOR = 4
@@ -39,22 +39,27 @@ COARSE_FACTOR = 4
 MIN_VOXELS = 8
 
 
+def nearest_pixels(camera: Camera, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The nearest pixel ``(N, 2)`` int64 (column, row; OpenCV pixel centres) of each world point
+    ``(N, 3)`` through ``camera.project`` (skew and distortion included), and whether it is
+    seen: in front of the camera and inside its image, ``(N,)`` bool. Pixels of unseen points
+    are 0."""
+    uv = camera.project(np.asarray(points, dtype=np.float64).reshape(-1, 3))
+    u, v = np.rint(uv[:, 0]), np.rint(uv[:, 1])  # NaN behind the camera: never seen
+    seen = (u >= 0) & (u < camera.width) & (v >= 0) & (v < camera.height)
+    ij = np.zeros((len(uv), 2), dtype=np.int64)
+    ij[seen, 0], ij[seen, 1] = u[seen], v[seen]
+    return ij, seen
+
+
 def _lookup(
-    points: np.ndarray, camera: Camera, mask: np.ndarray, threshold: int
+    points: np.ndarray, camera: Camera, mask: np.ndarray, threshold: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For points (N, 3): projecting into the image (in front of the camera), and inside the mask
-    there (nearest pixel, OpenCV pixel centres). Both (N,) bool."""
-    p = projection_matrix(camera)
-    x, y, z = points[:, 0], points[:, 1], points[:, 2]
-    qz = p[2, 0] * x + p[2, 1] * y + p[2, 2] * z + p[2, 3]
-    front = qz > 0
-    qz = np.where(front, qz, 1.0)
-    u = np.rint((p[0, 0] * x + p[0, 1] * y + p[0, 2] * z + p[0, 3]) / qz)
-    v = np.rint((p[1, 0] * x + p[1, 1] * y + p[1, 2] * z + p[1, 3]) / qz)
-    seen = front & (u >= 0) & (u < camera.width) & (v >= 0) & (v < camera.height)
-    inside = np.zeros(len(points), dtype=bool)
-    idx = np.flatnonzero(seen)
-    inside[idx] = mask[v[idx].astype(np.intp), u[idx].astype(np.intp)] > threshold
+    """For points (N, 3): seen by ``camera`` (:func:`nearest_pixels`), and inside ``mask``
+    (``> threshold`` at the nearest pixel). Both (N,) bool."""
+    ij, seen = nearest_pixels(camera, points)
+    inside = np.zeros(len(ij), dtype=bool)
+    inside[seen] = mask[ij[seen, 1], ij[seen, 0]] > threshold
     return seen, inside
 
 
@@ -62,22 +67,33 @@ def carve(
     points: np.ndarray,
     cameras: Sequence[Camera],
     masks: Sequence[np.ndarray],
-    threshold: int,
+    threshold: float,
+    *,
     partial: Sequence[bool] | None = None,
+    min_views: int = 0,
 ) -> np.ndarray:
-    """The points (N, 3) inside every view's mask ``> threshold``.
+    """The visual hull test: boolean ``(N,)``, true for the points ``(N, 3)`` (world units of
+    the cameras) inside every view's mask and seen by at least ``min_views`` views.
 
-    ``partial[k]``: view k's mask is cut by its image border, so points projecting outside its
-    image are kept (unknown) instead of removed.
+    ``masks[k]``: view k's ``(H, W)`` mask, mouse where ``> threshold`` (uint8 0..255 with e.g.
+    127, or alpha in [0, 1] with 0.5), looked up at the nearest pixel (:func:`nearest_pixels`).
+    A point outside view k's image (or behind it) is removed, unless ``partial[k]`` (its mask is
+    cut by the image border, or unknown outside the image: that view carves only inside it).
+    ``partial`` defaults to no view. Each view tests only the survivors of the previous ones.
     """
-    pts = np.asarray(points, dtype=np.float64)
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
     partial = [False] * len(cameras) if partial is None else list(partial)
+    alive = np.arange(len(pts))
+    views_seeing = np.zeros(len(pts), dtype=np.int64)
     for cam, mask, cut in zip(cameras, masks, partial, strict=True):
-        if not len(pts):
+        if not len(alive):
             break
-        seen, inside = _lookup(pts, cam, mask, threshold)
-        pts = pts[inside | ~seen] if cut else pts[inside]
-    return pts
+        seen, inside = _lookup(pts[alive], cam, mask, threshold)
+        views_seeing[alive] += seen
+        alive = alive[inside | ~seen] if cut else alive[inside]
+    keep = np.zeros(len(pts), dtype=bool)
+    keep[alive] = True
+    return keep & (views_seeing >= min_views)
 
 
 def _cube_offsets(count: int) -> np.ndarray:
@@ -106,7 +122,8 @@ def coarse_hull(
     """Centres (M, 3) of the coarse voxels (side ``COARSE_FACTOR · step``) of the hull."""
     start = np.asarray(start, dtype=np.float64).reshape(3)
     coarse = COARSE_FACTOR * step
-    return carve(start + coarse * _coarse_cells(domain, coarse), cameras, masks, threshold, partial)
+    cells = start + coarse * _coarse_cells(domain, coarse)
+    return cells[carve(cells, cameras, masks, threshold, partial=partial)]
 
 
 def agreement(points: np.ndarray, camera: Camera, mask: np.ndarray, threshold: int = 127) -> float:
@@ -137,9 +154,11 @@ def hull_centroid(
     grown = np.unique((kept[:, None, :] + _cube_offsets(3)[None]).reshape(-1, 3), axis=0)
     fine = (grown[:, None, :] * COARSE_FACTOR + _cube_offsets(COARSE_FACTOR)[None]).reshape(-1, 3)
     fine = fine[np.linalg.norm(fine, axis=1) * step <= domain]
-    inside = carve(start + step * fine, cameras, masks, threshold, partial)
+    cells = start + step * fine
+    inside = cells[carve(cells, cameras, masks, threshold, partial=partial)]
     if len(inside) < MIN_VOXELS:
         return None, len(inside)
     return inside.mean(axis=0), len(inside)
 
-__all__ = ["agreement", "carve", "coarse_hull", "hull_centroid"]
+
+__all__ = ["agreement", "carve", "coarse_hull", "hull_centroid", "nearest_pixels"]

@@ -15,7 +15,7 @@ as extra targets when ``use_eval_views`` (so ``Vt = num_target_views + number of
 
 **Images.** RGBA is composited over the item's background colour at the stored resolution
 (``rgb·α + bg·(1 − α)``, straight alpha, :func:`mouselift.images.composite`), then — only when
-``resolution`` differs — composite and alpha are resized with antialiased bilinear filtering whose
+``image_size`` differs — composite and alpha are resized with antialiased bilinear filtering whose
 edges map to edges (the convention of :meth:`Camera.crop_and_resize`), and the intrinsics are
 rescaled accordingly. Because the filter weights sum to one, resizing the composite equals
 compositing the resized premultiplied colour: there is no fringe of the stored background colour.
@@ -50,8 +50,9 @@ index in this dataset (its line in the split list). The same pair in ``input_ind
 means the same image. Renders compared with the targets must use the item's ``background``.
 
 **Determinism.** Every random choice (input views, further targets, a random background) comes
-from one NumPy generator seeded with ``(seed, epoch, index)``; :meth:`GSLRMDataset.set_epoch`
-sets the epoch. An item is therefore a function of these three numbers only — the same whatever
+from one NumPy generator seeded with ``(seed, epoch, index)`` (``SeedSequence``, the default of
+:class:`~mouselift.data.split_dataset.SplitDataset`); :meth:`GSLRMDataset.set_epoch` sets the
+epoch. An item is therefore a function of these three numbers only — the same whatever
 the worker count or order, and a resumed run sees exactly what the uninterrupted run would have.
 """
 
@@ -61,16 +62,16 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from pydantic import Field, model_validator
-from torch.utils.data import Dataset
 
 from ..config import StrictModel
-from ..data.layout import EVAL_DIR, read_split
+from ..data.layout import EVAL_DIR
 from ..data.sample import SampleError, SampleViews, has_eval_views, load_sample_views
+from ..data.split_dataset import SplitDataset
 from ..errors import DatasetError
 from ..images import BACKGROUNDS, composite, resize
 from .model import cameras_to_tensors
@@ -80,6 +81,8 @@ BackgroundChoice = Literal["white", "black", "grey", "random"]
 
 class GSLRMDataConfig(StrictModel):
     """What a Stage-2 training item holds (FaceLift's choices as defaults where it has one)."""
+
+    renamed_keys: ClassVar[dict[str, str]] = {"resolution": "image_size"}
 
     num_input_views: int = Field(5, ge=1, description="input views per object (rig views only)")
     num_target_views: int = Field(
@@ -94,8 +97,8 @@ class GSLRMDataConfig(StrictModel):
     background: BackgroundChoice = Field(
         "white", description="colour behind the mouse (FaceLift: white); random: one colour "
         "per object")
-    resolution: int | None = Field(
-        None, ge=8, description="square output size in pixels (default: the samples' own)")
+    image_size: int | None = Field(
+        None, ge=8, description="square output side in pixels (default: the samples' own)")
 
     @model_validator(mode="after")
     def _views(self) -> GSLRMDataConfig:
@@ -138,7 +141,7 @@ def choose_views(config: GSLRMDataConfig, num_rig_views: int,
     return ViewChoice(inputs, targets)
 
 
-class GSLRMDataset(Dataset):
+class GSLRMDataset(SplitDataset):
     """Stage-2 items of the samples listed in ``<dataset_dir>/<split>.txt`` (see the module
     docstring for the item layout and the view choice).
 
@@ -148,16 +151,10 @@ class GSLRMDataset(Dataset):
 
     def __init__(self, dataset_dir: str | os.PathLike, split: str,
                  config: GSLRMDataConfig | None = None, *, seed: int = 0) -> None:
-        self.root = Path(dataset_dir)
-        self.split = split
-        self.config = config or GSLRMDataConfig()
         if seed < 0:
             raise DatasetError(f"seed must be non-negative, got {seed}")
-        self.seed = int(seed)
-        self.epoch = 0
-        self.samples = read_split(self.root, split)
-        if not self.samples:
-            raise DatasetError(f"{self.root / (split + '.txt')}: lists no samples")
+        super().__init__(dataset_dir, split, seed=seed)
+        self.config = config or GSLRMDataConfig()
         first = self.root / self.samples[0]
         try:
             views = load_sample_views(first)
@@ -166,13 +163,6 @@ class GSLRMDataset(Dataset):
         problem = self._problem(len(views))
         if problem:
             raise DatasetError(f"{first}: {problem}")
-
-    def set_epoch(self, epoch: int) -> None:
-        """Key the random draws of the following items by ``epoch`` (call once per epoch)."""
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return len(self.samples)
 
     def _problem(self, num_rig_views: int) -> str | None:
         cfg = self.config
@@ -187,10 +177,6 @@ class GSLRMDataset(Dataset):
             return (f"has {num_rig_views} rig views, fewer than num_input_views + "
                     f"num_target_views ({needed}) without target_has_input")
         return None
-
-    def generator(self, index: int) -> np.random.Generator:
-        """The generator of item ``index`` in the current epoch."""
-        return np.random.default_rng([self.seed, self.epoch, int(index)])
 
     def _background(self, rng: np.random.Generator) -> torch.Tensor:
         colour = rng.random(3)  # always drawn: the draw order never depends on the setting
@@ -220,8 +206,8 @@ class GSLRMDataset(Dataset):
         background = self._background(rng)
 
         width, height = rig.size
-        if cfg.resolution is not None:
-            width = height = cfg.resolution
+        if cfg.image_size is not None:
+            width = height = cfg.image_size
 
         def views(part: SampleViews, idx: list[int]) -> tuple[torch.Tensor, ...]:
             sub = part.subset(idx)

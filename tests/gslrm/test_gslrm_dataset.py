@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from mouselift.data.sample import SampleError, load_sample_views
 from mouselift.errors import DatasetError
-from mouselift.gslrm.data import GSLRMDataConfig, GSLRMDataset, collate_gslrm
+from mouselift.gslrm.dataset import GSLRMDataConfig, GSLRMDataset, collate_gslrm
 
 RIG_VIEWS = 6  # the fixture's rig; each sample also has one eval/ view
 
@@ -88,7 +88,7 @@ def test_cameras_are_the_samples_own(mouse_dataset):
 
 def test_resize_scales_intrinsics_and_images(mouse_dataset):
     full = GSLRMDataset(mouse_dataset, "train", GSLRMDataConfig(), seed=2)[4]
-    half = GSLRMDataset(mouse_dataset, "train", GSLRMDataConfig(resolution=32), seed=2)[4]
+    half = GSLRMDataset(mouse_dataset, "train", GSLRMDataConfig(image_size=32), seed=2)[4]
     assert torch.equal(full["index"], half["index"])  # the draws do not depend on the size
     assert half["target_images"].shape == (RIG_VIEWS + 1, 3, 32, 32)
     assert half["input_images"].shape == (5, 3, 32, 32)

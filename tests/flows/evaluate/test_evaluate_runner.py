@@ -1,5 +1,5 @@
 """``evaluate_dataset`` on the suite's 64-px dataset: tiny random checkpoints, eval.json checked
-against direct recomputations, the 3D metrics from the synthetic ground truth, the figure."""
+against direct recomputations, the 3D metrics from the synthetic ground truth."""
 
 from __future__ import annotations
 
@@ -8,50 +8,23 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from infer_testutils import tiny_gslrm
 from mouselift.cameras.rig import facelift_rig
 from mouselift.data.dataset_rig import rig_from_dataset
 from mouselift.data.layout import read_split
-from mouselift.data.sample import (
-    SampleError,
-    load_sample_record,
-    load_sample_views,
-    record_similarity,
-)
+from mouselift.data.sample import load_sample_views
 from mouselift.data.synth import load_ground_truth
 from mouselift.errors import ConfigError, DatasetError, RecordingError
 from mouselift.fit.config import FitConfig
-from mouselift.flows.evaluate import (
-    CHART_HEIGHT,
-    CHART_WIDTH,
-    GRID_TILE,
-    evaluate_dataset,
-    find_ground_truth,
-    recorded_source,
-)
+from mouselift.flows.evaluate import evaluate_dataset
 from mouselift.flows.lift import RigMismatchError
-from mouselift.flows.reconstruct import SplatFilters, predict_gaussians
 from mouselift.gslrm.checkpoints import load_gslrm
+from mouselift.gslrm.inference import SplatFilters, predict_gaussians
 from mouselift.images import composite
 from mouselift.metrics import LPIPS, psnr
 from mouselift.metrics.geometry import surface_metrics
 from mouselift.mvdiff import MultiViewDiffusionPipeline
 from mouselift.splat.render import render
-
-
-@pytest.fixture(scope="module")
-def gslrm_checkpoint(mouse_dataset, tmp_path_factory):
-    return tiny_gslrm(tmp_path_factory.mktemp("eval_gslrm") / "model",
-                      rig_from_dataset(mouse_dataset))
-
-
-@pytest.fixture(scope="module")
-def stage2_eval(mouse_dataset, gslrm_checkpoint, tmp_path_factory):
-    out = tmp_path_factory.mktemp("eval") / "stage2"
-    return evaluate_dataset(mouse_dataset, out, gslrm=gslrm_checkpoint, samples=2,
-                            progress=False)
 
 
 def test_eval_json_structure(stage2_eval, mouse_dataset, synthetic_recording):
@@ -121,18 +94,6 @@ def test_numbers_equal_a_direct_recomputation(stage2_eval, mouse_dataset, gslrm_
     assert geo["fscore_5mm"] == pytest.approx(direct["fscore_5mm"], rel=1e-9)
 
 
-def test_figure(stage2_eval):
-    with Image.open(stage2_eval.out_dir / "eval.png") as figure:
-        figure.load()
-        assert figure.format == "PNG"
-        size = figure.size
-    # title, two charts (PSNR and Chamfer), two header strips, per sample a label and a sheet
-    # of 7 renders over 7 images (64 px tiles), 6 px apart
-    sheet = 2 * min(64, GRID_TILE)
-    heights = [24, CHART_HEIGHT, CHART_HEIGHT, 22, 18] + [18, sheet] * 2
-    assert size == (max(CHART_WIDTH, 7 * 64), sum(heights) + 6 * (len(heights) - 1))
-
-
 def test_a_predictor_of_nothing_scores_as_a_white_image(mouse_dataset, gslrm_checkpoint,
                                                         tmp_path):
     """Filters that drop every Gaussian: the renders are the white background, so the metrics
@@ -179,7 +140,7 @@ def test_lpips_when_weights_are_given(mouse_dataset, gslrm_checkpoint, tmp_path)
 
 
 def test_fit_reference(mouse_dataset, tmp_path):
-    fit = FitConfig(steps=3, init_points=200, hull_resolution=16, densify_every=100,
+    fit = FitConfig(steps=3, init_points=200, hull_voxels=16, densify_every=100,
                     densify_until=0, max_gaussians=500)
     result = evaluate_dataset(mouse_dataset, tmp_path, fit=fit, samples=1, progress=False)
     entry = result.report["samples"][0]["evaluations"]["fit"]
@@ -193,7 +154,7 @@ def test_a_fit_that_cannot_start_is_recorded_not_fatal(mouse_dataset, tmp_path, 
     def empty_hull(*_args, **_kwargs):
         raise ValueError("the masks leave an empty visual hull")
 
-    monkeypatch.setattr("mouselift.flows.evaluate.optimize", empty_hull)
+    monkeypatch.setattr("mouselift.flows.evaluate.fit.optimize", empty_hull)
     result = evaluate_dataset(mouse_dataset, tmp_path, fit=FitConfig(steps=1), samples=1,
                               progress=False)
     sample = result.report["samples"][0]
@@ -207,7 +168,7 @@ def test_without_ground_truth_the_3d_metrics_are_omitted(mouse_dataset, gslrm_ch
     moved = tmp_path / "ds"
     moved.symlink_to(mouse_dataset)
     summary = json.loads((mouse_dataset / "summary.json").read_text())
-    monkeypatch.setattr("mouselift.flows.evaluate.recorded_source",
+    monkeypatch.setattr("mouselift.data.synth.ground_truth.recorded_source",
                         lambda _: [tmp_path / "gone"])
     result = evaluate_dataset(moved, tmp_path / "out", gslrm=gslrm_checkpoint, samples=1,
                               progress=False)
@@ -219,24 +180,10 @@ def test_without_ground_truth_the_3d_metrics_are_omitted(mouse_dataset, gslrm_ch
     assert summary["recording"]  # the real dataset names its recording
 
 
-def test_recorded_source_relative_paths(tmp_path):
-    (tmp_path / "work" / "data" / "ds").mkdir(parents=True)
-    ds = tmp_path / "work" / "data" / "ds"
-    (ds / "summary.json").write_text(json.dumps({"recording": "rec", "out_dir": "data/ds"}))
-    assert tmp_path / "work" / "rec" in recorded_source(ds)  # where prepare ran
-    assert find_ground_truth(ds).info["available"] is False
-    (ds / "summary.json").write_text("{}")
-    assert recorded_source(ds) == []
-
-
-def test_wrong_recording_is_refused(mouse_dataset, gslrm_checkpoint, synthetic_recording,
-                                    tmp_path):
+def test_wrong_recording_is_refused(mouse_dataset, gslrm_checkpoint, tmp_path):
     with pytest.raises(RecordingError, match="ground-truth file not found"):
         evaluate_dataset(mouse_dataset, tmp_path, gslrm=gslrm_checkpoint,
                          recording=tmp_path, progress=False)
-    truth = find_ground_truth(mouse_dataset, synthetic_recording)
-    with pytest.raises(DatasetError, match="not the recording"):
-        truth.check_centre(4, [0.0, 0.0, 0.0], "sample_000004")
 
 
 def test_user_errors(mouse_dataset, gslrm_checkpoint, tmp_path):
@@ -284,27 +231,3 @@ def test_a_pipeline_of_another_rig_is_refused(tiny_pipeline_dir, gslrm_checkpoin
     with pytest.raises(RigMismatchError):
         evaluate_dataset(mouse_dataset, tmp_path, gslrm=gslrm_checkpoint,
                          mvdiff=tiny_pipeline_dir, samples=1, progress=False)
-
-
-def test_sample_record_helpers(mouse_dataset, synthetic_recording, tmp_path):
-    name = read_split(mouse_dataset, "val")[0]
-    record = load_sample_record(mouse_dataset / name)
-    sim = record_similarity(record)
-    assert sim.to_dict() == record["similarity"]
-    with pytest.raises(SampleError, match=r"sample\.json: not found"):
-        load_sample_record(tmp_path)
-    (tmp_path / "sample.json").write_text("[1]")
-    with pytest.raises(SampleError, match="not a JSON object"):
-        load_sample_record(tmp_path)
-    with pytest.raises(SampleError, match="no valid 'similarity'"):
-        record_similarity({"similarity": {"scale": -1, "rotation": np.eye(3).tolist(),
-                                          "translation": [0, 0, 0]}})
-    views = load_sample_views(mouse_dataset / name)
-    order = ["cam_003", "cam_000"]
-    assert views.in_order(order).view_names == order
-    with pytest.raises(SampleError, match="view 'front' is not among its images"):
-        views.in_order(["front"], name)
-    truth = load_ground_truth(synthetic_recording)
-    assert truth.row_of(record["frame"]) == record["frame"]
-    with pytest.raises(RecordingError, match="no frame 999"):
-        truth.row_of(999)

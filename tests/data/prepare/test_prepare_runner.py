@@ -68,7 +68,7 @@ def recording(tmp_path_factory) -> Path:
 
 
 def config(**overrides) -> PrepareConfig:
-    base = {"size": SIZE, "workers": 1, "radius_mm": 50.0}
+    base = {"image_size": SIZE, "workers": 1, "radius_mm": 50.0}
     return PrepareConfig(**{**base, **overrides})
 
 
@@ -103,7 +103,7 @@ def test_full_run_layout_and_summary(full_run):
     assert on_disk["written"] == 21 and on_disk["dataset"]["samples"] == 21
     assert "21 samples (19 train, 2 val)" in summary.format()
     cfg_text = (out / "prepare_config.yaml").read_text()
-    assert "radius_mm: 50.0" in cfg_text and "size: 48" in cfg_text
+    assert "radius_mm: 50.0" in cfg_text and "image_size: 48" in cfg_text
 
 
 def test_samples_are_exact(full_run):
@@ -245,8 +245,25 @@ def test_conflicting_config_in_the_same_output(recording, tmp_path):
     out = tmp_path / "out"
     prepare_dataset(recording, out, config(frames="0:2"), progress=False)
     with pytest.raises(ConfigError) as info:
-        prepare_dataset(recording, out, config(frames="0:2", size=64), progress=False)
-    _one_line_error(info, "size=64", "new output folder")
+        prepare_dataset(recording, out, config(frames="0:2", image_size=64), progress=False)
+    _one_line_error(info, "image_size=64", "new output folder")
+
+
+def test_a_dataset_prepared_before_the_size_rename_still_resumes_and_frames(recording, tmp_path):
+    """Datasets of earlier releases say ``size:`` in their ``prepare_config.yaml``: re-running
+    prepare into them and reading their framing keep working (only a user's ``size`` is refused)."""
+    from mouselift.data.framing import TrainingFraming
+    from mouselift.data.layout import CONFIG_FILE
+
+    out = tmp_path / "out"
+    prepare_dataset(recording, out, config(frames="0:2"), progress=False)
+    saved = out / CONFIG_FILE
+    text = saved.read_text()
+    assert "\nimage_size:" in text
+    saved.write_text(text.replace("\nimage_size:", "\nsize:"))
+    summary = prepare_dataset(recording, out, config(frames="0:2"), progress=False)
+    assert summary.already_done == summary.written + summary.already_done > 0
+    assert TrainingFraming.from_dataset(out).config.image_size == config().image_size
 
 
 def test_a_failing_worker_stops_the_run_and_a_rerun_completes_it(recording, tmp_path, monkeypatch):

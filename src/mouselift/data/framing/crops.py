@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from ...cameras import Camera
-from .png import write_png
+from ..png import write_png
 
 #: Shrink factor (source px per output px) above which the source is box-reduced first.
 REDUCE_ABOVE = 1.5

@@ -1,5 +1,5 @@
 """Locating the mouse from one view, the frame's cameras, the training framing and the 2D crop
-(``mouselift.data.prepare.locate``, ``.framing``, ``.crops``): what ``infer`` shares with
+(``mouselift.data.framing.locate``, ``.training``, ``.crops``): what ``infer`` shares with
 ``prepare``."""
 
 from __future__ import annotations
@@ -10,19 +10,19 @@ import numpy as np
 import pytest
 
 from mouselift.cameras import read_opencv_cameras
-from mouselift.data.prepare.crops import (
+from mouselift.data.framing.crops import (
     coverage_half_size,
     nominal_camera,
     resample_view,
     square_crop_geometry,
 )
-from mouselift.data.prepare.framing import TrainingFraming
-from mouselift.data.prepare.locate import (
+from mouselift.data.framing.locate import (
     LocateError,
     frame_cameras,
     locate_frame,
     locate_from_one_view,
 )
+from mouselift.data.framing.training import TrainingFraming
 from mouselift.data.recording import Recording
 from mouselift.data.synth.ground_truth import load_ground_truth
 from mouselift.errors import DatasetError
@@ -47,7 +47,7 @@ def test_framing_reads_the_dataset(mouse_dataset, framing):
     assert framing.samples == len(records) == 10
     assert framing.centre_height_mm == pytest.approx(
         float(np.median([r["centre_mm"][2] for r in records])))
-    assert framing.config.size == 64 and framing.config.radius_mm == 60.0
+    assert framing.config.image_size == 64 and framing.config.radius_mm == 60.0
     assert set(framing.coverage) == {f"cam_{k:03d}" for k in range(6)}
     assert all(0 < c < 1 for c in framing.coverage.values())
     assert framing.describe()["dataset"] == str(mouse_dataset)

@@ -31,10 +31,11 @@ def _records(out: Path) -> list[dict]:
 
 def test_held_out_views_are_written_with_the_rig_normalisation(recording, tmp_path):
     out = tmp_path / "with"
-    prepare_dataset(recording, out, PrepareConfig(size=SIZE, workers=1), progress=False)
+    prepare_dataset(recording, out, PrepareConfig(image_size=SIZE, workers=1), progress=False)
     plain = tmp_path / "without"
     prepare_dataset(
-        recording, plain, PrepareConfig(size=SIZE, workers=1, eval_views=False), progress=False
+        recording, plain, PrepareConfig(image_size=SIZE, workers=1, eval_views=False),
+        progress=False,
     )
     truth = load_ground_truth(recording)
     records, plain_records = _records(out), _records(plain)
@@ -89,4 +90,5 @@ def test_held_out_recording_of_another_length_is_refused(recording, tmp_path):
                 for a in frames:
                     w.write(a)
     with pytest.raises(RecordingError, match="held-out cameras have 2 frames"):
-        prepare_dataset(copy, tmp_path / "out", PrepareConfig(size=SIZE, workers=1), progress=False)
+        prepare_dataset(copy, tmp_path / "out", PrepareConfig(image_size=SIZE, workers=1),
+                        progress=False)

@@ -1,0 +1,77 @@
+"""Scores of predicted views against a sample's views: the evaluation convention of ``fit``,
+``reconstruct``, ``infer`` and ``eval``.
+
+Convention: predictions are RGB in [0, 1] on a **white** background (renders of Gaussians over
+white, or generated views) against the sample's RGBA images composited on white; ``psnr`` /
+``ssim`` over the whole image, ``psnr_masked`` / ``ssim_masked`` over the mouse (target alpha >
+:data:`~mouselift.images.MOUSE_ALPHA_THRESHOLD`); LPIPS-VGG when weights are given, otherwise
+``lpips: null`` and ``lpips_unavailable`` with the reason (:func:`~.compute.compute_metrics`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.sample import SampleViews
+from ..images import MOUSE_ALPHA_THRESHOLD, WHITE, composite, to_uint8
+from ..splat import Gaussians
+from ..splat.render import render
+from .compute import IMAGE_METRICS, compute_metrics
+from .lpips import LPIPS, LPIPSUnavailable
+
+
+def score_views(
+    predictions: torch.Tensor | list[torch.Tensor],
+    views: SampleViews,
+    lpips: LPIPS | LPIPSUnavailable | None = None,
+) -> dict[str, Any]:
+    """Scores of ``predictions`` (V, H, W, 3) RGB in [0, 1] (renders, or generated views)
+    against ``views`` (same size), convention of the module docstring.
+
+    Returns ``{"num_views", <each of IMAGE_METRICS: the mean over views, None when no view has
+    it>, ["lpips_unavailable"], "per_view": [{"view", <compute_metrics' keys>}]}``.
+    """
+    if len(predictions) != len(views):
+        raise ValueError(f"{len(predictions)} predictions for {len(views)} views")
+    per_view = []
+    for k, pred in enumerate(predictions):
+        target = composite(views.rgba[k].double(), WHITE)
+        mask = views.rgba[k, ..., 3] > MOUSE_ALPHA_THRESHOLD
+        metrics = compute_metrics(pred.detach().cpu().double(), target, mask=mask, lpips=lpips)
+        per_view.append({"view": views.names[k], **metrics})
+    summary: dict[str, Any] = {"num_views": len(views)}
+    for key in IMAGE_METRICS:
+        values = [v[key] for v in per_view if v.get(key) is not None]
+        summary[key] = float(np.mean(values)) if values else None
+    if per_view and "lpips_unavailable" in per_view[0]:
+        summary["lpips_unavailable"] = per_view[0]["lpips_unavailable"]
+    summary["per_view"] = per_view
+    return summary
+
+
+def render_and_score(
+    gaussians: Gaussians,
+    views: SampleViews,
+    lpips: LPIPS | LPIPSUnavailable | None = None,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Renders of ``gaussians`` over white at each of ``views``' cameras (on the Gaussians'
+    device), scored by :func:`score_views`. Returns ``(scores, renders uint8 (V, H, W, 3))``."""
+    white = torch.tensor(WHITE, dtype=gaussians.dtype, device=gaussians.device)
+    with torch.no_grad():
+        renders = [render(gaussians, cam, white).rgb[0].clamp(0, 1).cpu().double()
+                   for cam in views.cameras]
+    return score_views(renders, views, lpips), np.stack([to_uint8(rgb) for rgb in renders])
+
+
+def format_view_scores(label: str, scores: dict[str, Any], source: str | None = None) -> str:
+    """``"  <label> views (N[, source]): PSNR … dB (mouse … dB), SSIM …"`` of
+    :func:`score_views`' ``scores``."""
+    what = f"{scores['num_views']}" + (f", {source}" if source else "")
+    return (f"  {label} views ({what}): PSNR {scores['psnr']:.2f} dB (mouse "
+            f"{scores['psnr_masked']:.2f} dB), SSIM {scores['ssim']:.4f}")
+
+
+__all__ = ["format_view_scores", "render_and_score", "score_views"]
