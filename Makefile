@@ -28,6 +28,7 @@ bench: install
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/mvdiff.py
 	$(BIN)/python bench/gslrm.py
+	$(BIN)/python bench/threads.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis

@@ -5,7 +5,7 @@ RGB + mask videos), then measures on this machine, in one run:
 
 1. decode: ``Recording.frames`` over all frames — 12 videos decoded sequentially to uint8 arrays
    (6 RGB + 6 mask), in frames per second of 6-camera frame sets (one process);
-2. prepare with ``workers=1`` and ``workers=2`` (default ``threads=2`` per process; fresh output
+2. prepare with ``workers=1`` and ``workers=2`` (default ``threads``: cores / workers; fresh output
    folders; process start-up, the final manifest rebuild and everything else included), in
    frames per second, and once more with PNG level 0 (no compression) to show what zlib costs;
 3. a per-stage profile of one in-process frame (decode excluded; mean of 5 frames).

@@ -8,21 +8,22 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
 
 from mouselift.cameras.rig import facelift_rig
 from mouselift.data.prepare import PrepareConfig, prepare_dataset
 from mouselift.data.synth import SynthConfig, synthesize
 from mouselift.mvdiff import MultiViewDiffusionPipeline, load_mvdiff_config
+from mouselift.threads import set_threads, threads_per_process
 
 SIZE = 64
 
 
 def pytest_configure(config) -> None:
-    """One compute thread per xdist worker: with ``-n 2`` on 2 cores, two workers with two OpenMP
-    threads each oversubscribe the CPU and PyTorch's spinning threads slow down ~10×."""
+    """The xdist workers share the cores (``-n 2`` on 2 cores: one thread each for torch, OpenCV
+    and BLAS): oversubscribed, PyTorch's spinning threads slow down ~10× (docs/benchmarks.md)."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        torch.set_num_threads(1)
+        processes = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+        set_threads(threads_per_process(processes=processes))
 
 
 @pytest.fixture(scope="session")

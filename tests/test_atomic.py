@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import threading
 
 import pytest
 
-from mouselift.atomic import FolderExistsError, atomic_dir, exchange_paths
+from mouselift.atomic import FolderExistsError, atomic_dir, atomic_write_path, exchange_paths
 
 
 def _names(folder):
@@ -94,3 +96,30 @@ def _exchange_supported(folder) -> bool:
     (folder / "a").mkdir(parents=True)
     (folder / "b").mkdir()
     return exchange_paths(folder / "a", folder / "b")
+
+
+@pytest.mark.parametrize(("umask", "file_mode", "dir_mode"),
+                         [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+def test_saved_checkpoints_get_the_umask_modes(tmp_path, umask, file_mode, dir_mode):
+    """safetensors writes private 0600 files: every atomic write gives the umask's modes
+    instead — readable by collaborators under 022, private under 077."""
+    from mouselift.cameras.rig import facelift_rig
+    from mouselift.gslrm.checkpoints import save_gslrm
+    from mouselift.gslrm.config import load_gslrm_config
+    from mouselift.gslrm.model import GSLRM
+
+    old = os.umask(umask)
+    try:
+        folder = save_gslrm(GSLRM(load_gslrm_config("tiny")), tmp_path / "model",
+                            facelift_rig(64))
+        written = atomic_write_path(tmp_path / "w.bin",
+                                    lambda p: os.close(os.open(p, os.O_CREAT | os.O_WRONLY,
+                                                               0o600)))
+    finally:
+        os.umask(old)
+    items = [folder, *folder.rglob("*")]
+    assert {p.name for p in items} >= {"model", "model.safetensors", "config.json", "rig"}
+    for item in items:
+        want = dir_mode if item.is_dir() else file_mode
+        assert stat.S_IMODE(item.stat().st_mode) == want, item
+    assert stat.S_IMODE(written.stat().st_mode) == file_mode

@@ -19,4 +19,5 @@ Sub-packages by domain, lowest layer first (imports only run downward):
 Conventions (axes, pixels, poses, quaternions, units): ``docs/conventions.md``.
 """
 
-__version__ = "0.1.0"
+#: The release; CHANGELOG.md lists what changed in each (pyproject.toml reads it from here).
+__version__ = "0.2.0"

@@ -13,6 +13,16 @@ Whole folders (a dataset sample, a synthetic recording, a pipeline, a checkpoint
 block finishes without an exception. Replacing an existing folder swaps the two in one atomic
 ``renameat2(RENAME_EXCHANGE)`` on Linux, so there is no moment without a complete folder at the
 target; elsewhere the old folder is renamed aside first (a window of one rename).
+
+Whatever a writer creates, the files and folders put in place have the modes the process's umask
+gives (:func:`apply_umask`), like any other output: a checkpoint is as readable by collaborators
+as a PNG.
+
+A command's **result folder** (``fit``, ``reconstruct``, ``infer``, ``eval``) is built inside
+:func:`result_folder`, which adds the policy every such command follows: the folder must be new,
+empty, or the result of the same command (its :data:`RESULT_MANIFEST` says so); any other
+non-empty folder is refused unless ``overwrite``. The result is swapped into place whole, so a
+crash leaves the previous complete result or none, and its manifest lists every file it holds.
 """
 
 from __future__ import annotations
@@ -23,11 +33,14 @@ import json
 import math
 import os
 import shutil
+import stat
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from .errors import ConfigError
 
 
 def temporary_name(target: Path) -> Path:
@@ -36,12 +49,44 @@ def temporary_name(target: Path) -> Path:
     return target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial")
 
 
+def current_umask() -> int:
+    """The process's umask (from ``/proc`` on Linux, which leaves it untouched; elsewhere it is
+    set and restored at once)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: Path) -> None:
+    """Give ``path`` and, for a folder, everything in it the mode a plain ``open`` or ``mkdir``
+    would under the process's umask (``0666``/``0777`` minus the umask): some writers
+    (safetensors) create private ``0600`` files, which collaborators on a shared file system
+    could not read. Symbolic links and files hard-linked from elsewhere (a pipeline's frozen
+    parts, :func:`mouselift.mvdiff.pipeline.link_tree`) keep their source's mode."""
+    mask = current_umask()
+    items = [path, *path.rglob("*")] if path.is_dir() and not path.is_symlink() else [path]
+    for item in items:
+        st = item.lstat()
+        if stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_nlink > 1):
+            continue
+        full = 0o777 if stat.S_ISDIR(st.st_mode) or st.st_mode & 0o111 else 0o666
+        if stat.S_IMODE(st.st_mode) != full & ~mask:
+            os.chmod(item, full & ~mask)
+
+
 def atomic_write_path(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` (for libraries that want a file name), then rename into place."""
     target = Path(path)
     tmp = temporary_name(target)
     try:
         write(tmp)
+        apply_umask(tmp)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -116,6 +161,7 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False, keep_existing:
     tmp.mkdir(parents=True)
     try:
         yield tmp
+        apply_umask(tmp)
         _move_into_place(tmp, target, replace=replace, keep_existing=keep_existing)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -168,3 +214,77 @@ def exchange_paths(a: Path, b: Path) -> bool:
     renameat2.restype = ctypes.c_int
     result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
     return result == 0
+
+
+#: The file of a result folder that names the command which made it and lists the files of that
+#: result (:func:`result_folder`; ``mouselift view`` shows only those files).
+RESULT_MANIFEST = ".mouselift-result.json"
+
+
+def result_manifest(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The manifest of the result folder ``path`` (``command``, ``files``), or ``None`` when it
+    has none (or an unreadable one)."""
+    try:
+        doc = json.loads((Path(path) / RESULT_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def mark_result_folder(path: str | os.PathLike, command: str,
+                       files: list[str] | None = None) -> None:
+    """Write the manifest of ``path``: made by ``command`` (e.g. ``"fit"``), holding ``files``
+    (paths relative to the folder; left out for a folder that grows, e.g. ``infer --video``)."""
+    doc: dict[str, Any] = {"command": command}
+    if files is not None:
+        doc["files"] = sorted(files)
+    atomic_write_json(Path(path) / RESULT_MANIFEST, doc)
+
+
+def _holds(folder: Path, path: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_result_folder(path: str | os.PathLike, command: str, *, overwrite: bool = False,
+                        inputs: tuple[str | os.PathLike | None, ...] = ()) -> bool:
+    """The policy of a result folder (module docstring); raises a one-line
+    :class:`~mouselift.errors.ConfigError` for a folder ``command`` may not write. Returns
+    whether ``path`` holds something the new result will replace. Never replaced: the working
+    directory or a folder holding it, and a folder holding one of ``inputs`` (``None`` ignored)."""
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"{target}: exists and is not a folder")
+    resolved = target.resolve()
+    if _holds(resolved, Path.cwd().resolve()):
+        raise ConfigError(f"{target}: is the working directory (or holds it); give a new or "
+                          f"empty sub-folder for the result of `mouselift {command}`")
+    if not target.is_dir() or not any(target.iterdir()):
+        return False
+    owner = (result_manifest(target) or {}).get("command")
+    if owner != command and not overwrite:
+        made = (f"holds the result of `mouselift {owner}`" if isinstance(owner, str)
+                 else "holds files")
+        raise ConfigError(f"{target}: {made} and was not made by `mouselift {command}`; give a "
+                          "new or empty folder, or --overwrite to replace all its contents")
+    for item in inputs:
+        if item is not None and _holds(resolved, Path(item).resolve()):
+            raise ConfigError(f"{target}: holds the input {item}, which the result would "
+                              "replace; give another folder")
+    return True
+
+
+@contextlib.contextmanager
+def result_folder(path: str | os.PathLike, command: str, *, overwrite: bool = False,
+                  inputs: tuple[str | os.PathLike | None, ...] = ()) -> Iterator[Path]:
+    """Write ``command``'s result folder ``path``: ``with result_folder(out, "fit") as tmp:``
+    write every file into ``tmp`` (a hidden folder beside ``out``). On a clean exit the manifest
+    (``command``, every file written) is added and ``tmp`` takes ``out``'s place in one atomic
+    swap: the previous result is deleted only then. On an exception ``tmp`` is deleted and
+    ``out`` is left as it was. The policy (:func:`check_result_folder`) is checked on entry and
+    again just before the swap; call it early too, so that a refusal comes before the work."""
+    check_result_folder(path, command, overwrite=overwrite, inputs=inputs)
+    with atomic_dir(path, replace=True) as tmp:
+        yield tmp
+        mark_result_folder(tmp, command, [p.relative_to(tmp).as_posix()
+                                          for p in tmp.rglob("*") if p.is_file()])
+        check_result_folder(path, command, overwrite=overwrite, inputs=inputs)

@@ -67,7 +67,7 @@ def test_demo_refuses_a_folder_it_did_not_make(capsys, tmp_path):
     precious.mkdir()
     (precious / "chapter1.tex").write_text("years of work")
     code, _, err = run_cli(capsys, "demo", str(precious), "-q")
-    one_line_error(code, err, "was not made by `mouselift demo`")
+    one_line_error(code, err, "holds files and was not made by `mouselift demo`")
     assert (precious / "chapter1.tex").read_text() == "years of work"
     afile = tmp_path / "file"
     afile.write_text("x")
@@ -97,3 +97,38 @@ def test_config_commands_take_set(capsys, tmp_path, command):
             "fit": [str(tmp_path), str(tmp_path / "o")]}[command]
     code, _, err = run_cli(capsys, command, *args, "--set", "no_such_key=1", "-q")
     one_line_error(code, err, "unknown config key 'no_such_key'")
+
+
+def test_version_is_the_newest_changelog_entry(capsys):
+    """One number, from one place: ``--version`` = ``mouselift.__version__`` = the newest entry of
+    CHANGELOG.md, and pyproject.toml reads it from the package."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    newest = re.search(r"^## (\S+)", (root / "CHANGELOG.md").read_text(), re.MULTILINE)
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and newest is not None
+    assert out.strip() == f"mouselift {newest.group(1)}"
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {
+        "attr": "mouselift.__version__"}
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (("infer", "--bogus"), ("No such option: --bogus", "`mouselift infer --help`")),
+    (("fit", "s", "o", "--steps", "abc"), ("'--steps'", "`mouselift fit --help`")),
+    (("train", "mvdiff", "--nope"), ("--nope", "`mouselift train mvdiff --help`")),
+    (("nosuch",), ("No such command 'nosuch'", "`mouselift --help`")),
+])
+def test_usage_errors_are_one_line(capsys, args, fragments):
+    code, out, err = run_cli(capsys, *args)
+    one_line_error(code, err, *fragments)
+    assert out == ""
+
+
+def test_a_command_given_nothing_shows_its_help(capsys):
+    code, _, err = run_cli(capsys, "infer")
+    assert code == 2 and err.startswith("Usage: mouselift infer")

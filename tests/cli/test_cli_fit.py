@@ -37,7 +37,7 @@ def test_help_has_examples(capsys, command):
 
 def test_fit_writes_every_output(fitted):
     assert sorted(p.name for p in fitted.iterdir()) == [
-        "gaussians.ply", "metrics.json", "turntable.mp4", "views.png",
+        ".mouselift-result.json", "gaussians.ply", "metrics.json", "turntable.mp4", "views.png",
     ]  # fmt: skip
     metrics = json.loads((fitted / "metrics.json").read_text())
     assert metrics["steps"] == 30  # mouselift/configs/fit/tiny.yaml

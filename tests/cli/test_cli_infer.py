@@ -149,6 +149,24 @@ def test_usage_errors_are_one_line(capsys, tiny_pipeline_dir, facelift_gslrm, rg
     one_line_error(code, err, *fragments)
 
 
+@pytest.mark.parametrize(("size", "mask_side", "fragments"), [
+    (1, 1, ["1×1 pixels", "too small", "at least 32 pixels"]),
+    (4, 4, ["4×4 pixels", "too small", "at least 32 pixels"]),
+    (160, 5, ["the mask covers 25 pixels", "at least 64"]),
+])
+def test_inputs_too_small_for_a_mouse_are_refused(capsys, tiny_pipeline_dir, facelift_gslrm,
+                                                  tmp_path, size, mask_side, fragments):
+    """A 1×1 or 4×4 image, or a mask of a few pixels, is not upsampled into a "mouse"."""
+    image = np.zeros((size, size, 4), np.uint8)
+    image[:mask_side, :mask_side] = (110, 95, 80, 255)
+    Image.fromarray(image).save(tmp_path / "tiny.png")
+    code, _, err = run_cli(capsys, "infer", str(tmp_path / "tiny.png"), str(tmp_path / "out"),
+                           "--mvdiff", str(tiny_pipeline_dir), "--gslrm", str(facelift_gslrm),
+                           "--steps", STEPS, "-q")
+    one_line_error(code, err, *fragments)
+    assert not (tmp_path / "out").exists()
+
+
 def test_help_has_examples(capsys):
     code, stdout, _ = run_cli(capsys, "infer", "--help")
     assert code == 0

@@ -53,7 +53,7 @@ def test_one_line_errors(capsys, mouse_dataset, tmp_path):
     one_line_error(code, err, "train.txt")
     code, _, err = run_cli(capsys, "train", "mvdiff", "--pipeline", str(tmp_path / "none"),
                            "--dataset", str(mouse_dataset), "--output", str(tmp_path / "r"))
-    one_line_error(code, err, "pipeline folder not found")
+    one_line_error(code, err, "none: does not exist")
     code, _, err = run_cli(capsys, "embeds", "--pipeline", str(tmp_path), "--rig", "nowhere",
                            "--out", str(tmp_path / "x"))
     one_line_error(code, err, "not 'facelift', a prepared dataset, or a rig")
@@ -108,3 +108,28 @@ def test_embeds_from_facelift_file(capsys, tiny_pipeline_dir, tmp_path):
                            str(tmp_path / "mine"), "--from-file", str(tmp_path / "clr_embeds.pt"),
                            "--out", str(tmp_path / "o"))
     one_line_error(code, err, "use them with --rig facelift")
+
+
+def test_random_weights_are_asked_for_by_name(capsys, mouse_dataset, tmp_path):
+    """Without --pipeline the `mouse` preset is refused (it used to train a random tiny pipeline
+    for 30,000 steps without a word); --init or --config tiny ask for random weights."""
+    code, _, err = run_cli(capsys, "train", "mvdiff", "--dataset", str(mouse_dataset),
+                           "--output", str(tmp_path / "r"), "--max-steps", "1", "-q")
+    one_line_error(code, err, "give pipeline", "init")
+    assert not (tmp_path / "r").exists()
+    code, out, err = run_cli(capsys, "train", "mvdiff", "--init", "tiny", "--dataset",
+                             str(mouse_dataset), "--output", str(tmp_path / "r"),
+                             "--max-steps", "1", "--mixed-precision", "no",
+                             "--set", "validation_samples=0", "--log-with", "none", "-q")
+    assert code == 0, err
+    assert "trained steps 0 → 1" in out
+    # --resume takes the run folder too (its latest complete checkpoint) and says which
+    resume = ["train", "mvdiff", "--init", "tiny", "--dataset", str(mouse_dataset), "--output",
+              str(tmp_path / "r"), "--max-steps", "2", "--mixed-precision", "no", "--set",
+              "validation_samples=0", "--log-with", "none", "-q", "--resume"]
+    code, out, err = run_cli(capsys, *resume, str(tmp_path / "r"))
+    assert code == 0, err
+    assert f"resumed from: {tmp_path / 'r' / 'checkpoints' / 'checkpoint-000001'}" in out
+    assert "trained steps 1 → 2" in out
+    code, _, err = run_cli(capsys, *resume, str(tmp_path / "nowhere"))
+    one_line_error(code, err, "nowhere: does not exist")

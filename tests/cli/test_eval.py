@@ -31,6 +31,7 @@ def test_eval_prints_the_table_and_writes_both_files(capsys, mouse_dataset, chec
     assert lines[2].split()[:3] == ["stage2", "inputs", "6"]
     assert f"3D ground truth: {synthetic_recording} (from --recording)" in stdout
     assert "stage1: skipped (no --mvdiff)" in stdout
+    assert f"  gslrm: {checkpoint}\n" in stdout  # the checkpoint it loaded
     report = json.loads((out / "eval.json").read_text())
     assert report["num_samples"] == 1 and report["ground_truth"]["source"] == "--recording"
     with Image.open(out / "eval.png") as figure:
@@ -47,7 +48,7 @@ def test_one_line_errors(capsys, mouse_dataset, checkpoint, tmp_path):
     ds, out = str(mouse_dataset), str(tmp_path / "o")
     code, _, err = run_cli(capsys, "eval", str(tmp_path / "missing"), out, "--gslrm",
                            str(checkpoint))
-    one_line_error(code, err, "dataset folder not found")
+    one_line_error(code, err, "missing: does not exist")
     code, _, err = run_cli(capsys, "eval", ds, out, "--split", "test", "--gslrm",
                            str(checkpoint))
     one_line_error(code, err, "test.txt")

@@ -154,7 +154,7 @@ def test_writer_round_trip_and_gray_input(tmp_path):
     with VideoWriter(path, fps=50, width=WIDTH, height=HEIGHT) as writer:
         writer.write(_uniform(3))
         writer.write(np.full((HEIGHT, WIDTH), level(9), np.uint8))
-        assert not path.exists()  # only the partial file exists while writing
+        assert not path.exists()  # only the hidden partial file exists while writing
     assert writer.frames_written == 2
     assert sorted(p.name for p in path.parent.iterdir()) == ["out.mp4"]
     with VideoReader(path) as reader:

@@ -16,6 +16,7 @@ import json
 import numpy as np
 import pytest
 
+from mouselift.atomic import result_manifest
 from mouselift.data.video import VideoReader, probe_video
 from mouselift.fit import FitConfig, fit_sample
 from mouselift.splat import read_ply
@@ -59,8 +60,10 @@ def test_metrics_file_has_every_figure(fitted):
 
 def test_outputs_are_complete(fitted):
     out = fitted.out_dir
-    names = ["gaussians.ply", "metrics.json", "turntable.mp4", "views.png"]
+    names = [".mouselift-result.json", "gaussians.ply", "metrics.json", "turntable.mp4",
+             "views.png"]
     assert sorted(p.name for p in out.iterdir()) == names  # no temporary files left behind
+    assert result_manifest(out) == {"command": "fit", "files": names[1:]}
     g = read_ply(out / "gaussians.ply")
     assert len(g) == fitted.metrics["num_gaussians"] and g.sh_degree == 0
     from PIL import Image

@@ -8,14 +8,16 @@ import json
 import pytest
 from PIL import Image
 
-from mouselift.flows.demo import DEMO_MARKER, claim_demo_folder, run_demo
+from mouselift.atomic import RESULT_MANIFEST, result_manifest
+from mouselift.errors import ConfigError
+from mouselift.flows.demo import claim_demo_folder, run_demo
 
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_reruns_in_its_own_folder(tmp_path):
     out = tmp_path / "demo"
     result = run_demo(out, frames=12, progress=False, gslrm_steps=2, eval_samples=1)
-    assert (out / DEMO_MARKER).is_file()
+    assert result_manifest(out) == {"command": "demo"}
     samples = sorted(result.dataset_dir.glob("sample_*"))
     assert len(samples) >= 8
     summary = json.loads((result.dataset_dir / "summary.json").read_text())
@@ -44,4 +46,23 @@ def test_demo_runs_end_to_end_and_reruns_in_its_own_folder(tmp_path):
     # a second run may clear the folder: it is the demo's own
     (out / "stale.txt").write_text("old")
     claim_demo_folder(out, fresh=True)
-    assert sorted(p.name for p in out.iterdir()) == [DEMO_MARKER]
+    assert sorted(p.name for p in out.iterdir()) == [RESULT_MANIFEST]
+
+
+def test_the_demo_folder_follows_the_result_folder_policy(tmp_path):
+    """Another non-empty folder is refused (never deleted) unless overwrite; its own is
+    cleared when fresh."""
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "mine.txt").write_text("keep")
+    with pytest.raises(ConfigError,
+                       match=r"holds files and was not made by `mouselift demo`.*--overwrite"):
+        claim_demo_folder(out, fresh=True)
+    assert (out / "mine.txt").read_text() == "keep"
+    claim_demo_folder(out, fresh=False, overwrite=True)
+    assert sorted(p.name for p in out.iterdir()) == [RESULT_MANIFEST]
+    (out / "recording").mkdir()
+    claim_demo_folder(out, fresh=False)  # its own: kept
+    assert (out / "recording").is_dir()
+    claim_demo_folder(out, fresh=True)
+    assert sorted(p.name for p in out.iterdir()) == [RESULT_MANIFEST]

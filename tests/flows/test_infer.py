@@ -171,7 +171,9 @@ def test_bad_images(mouse_models, mouse_dataset, synthetic_recording, frame_imag
     rig, framing = mouse_models.rig, TrainingFraming.defaults()
     rgb = tmp_path / "rgb.png"
     Image.new("RGB", (80, 60)).save(rgb)
+    Image.new("RGB", (4, 4)).save(tmp_path / "tiny.png")
     for kwargs, fragment in (
+        ({"image": tmp_path / "tiny.png", "crop": "none"}, "4×4 pixels: too small"),
         ({"image": rgb}, "needs --mask"),
         ({"image": tmp_path / "missing.png"}, "not found"),
         ({"image": rgb, "crop": "none"}, "cropped square"),

@@ -10,10 +10,12 @@ import pytest
 
 from infer_testutils import FAST_MIN_OPACITY, read_finite_ply, tiny_gslrm, tiny_pipeline
 from infer_testutils import video_frames as decoded_frames
+from mouselift.atomic import result_manifest
 from mouselift.data.dataset_rig import rig_from_dataset
 from mouselift.errors import ConfigError
 from mouselift.flows.infer_video import (
     FRAMES_DIR,
+    VIDEO_COMMAND,
     done_frames,
     frame_folder,
     infer_video,
@@ -67,6 +69,24 @@ def test_frame_selection():
     assert select_video_frames(100, "10:20", 5).tolist() == [10, 15]
     with pytest.raises(ConfigError):
         select_video_frames(12, "20:30", 1)
+
+
+def test_a_foreign_folder_is_refused_unless_overwrite_and_its_own_is_continued(
+        models, synthetic_recording, tmp_path):
+    """One frame (0:2, every 2). Another folder is never mixed with the frames: refused, or
+    cleared with ``overwrite``; a re-run into the run's own folder continues it."""
+    out = tmp_path / "video"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match=r"holds files and was not made by "
+                                          r"`mouselift infer --video`.*--overwrite"):
+        _video(synthetic_recording, out, models, frames="0:2")
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    first = _video(synthetic_recording, out, models, frames="0:2", overwrite=True)
+    assert first.written == 1 and not (out / "notes.txt").exists()
+    assert result_manifest(out) == {"command": VIDEO_COMMAND}
+    again = _video(synthetic_recording, out, models, frames="0:2")
+    assert (again.written, again.already_done, again.complete) == (0, 1, True)
 
 
 @pytest.mark.slow  # 15–20 s on 2 busy cores: 6 frames through both tiny stages

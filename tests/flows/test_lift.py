@@ -99,3 +99,51 @@ def test_dtypes():
         parse_dtype("fp16", cpu)
     with pytest.raises(ConfigError, match="fp32, bf16 or fp16"):
         parse_dtype("int8", cpu)
+
+
+def _as_run(payload, run, name):
+    """``payload`` copied into a complete training checkpoint of ``run`` (step 3), as the
+    trainer lays it out: ``run/checkpoints/checkpoint-000003/<name>/``."""
+    import json
+    import shutil
+
+    checkpoint = run / "checkpoints" / "checkpoint-000003"
+    shutil.copytree(payload, checkpoint / name)
+    (checkpoint / "training_state").mkdir()
+    (checkpoint / "trainer_state.json").write_text(json.dumps({"step": 3}))
+    return checkpoint
+
+
+def test_run_checkpoint_and_payload_folders_load_the_same_models(mouse_pair, tmp_path):
+    """`infer`/`eval` take what `train` prints (a checkpoint folder), the run folder (its
+    latest complete checkpoint) or the payload folder, and say which they loaded."""
+    pipeline, gslrm = mouse_pair
+    runs = {"mvdiff": tmp_path / "mvd", "gslrm": tmp_path / "gs"}
+    checkpoints = {"mvdiff": _as_run(pipeline, runs["mvdiff"], "pipeline"),
+                   "gslrm": _as_run(gslrm, runs["gslrm"], "model")}
+    payloads = {"mvdiff": checkpoints["mvdiff"] / "pipeline",
+                "gslrm": checkpoints["gslrm"] / "model"}
+    reference = LiftModels.load(pipeline, gslrm)
+    for form, how in ((runs, "latest checkpoint of run {}"),
+                      (checkpoints, "from the checkpoint folder given"), (payloads, None)):
+        models = LiftModels.load(form["mvdiff"], form["gslrm"])
+        assert (models.mvdiff_path, models.gslrm_path) == (payloads["mvdiff"],
+                                                           payloads["gslrm"])
+        info = models.describe()
+        assert info["checkpoints"] == {k: str(v) for k, v in payloads.items()}
+        assert info["checkpoints_found"] == ({} if how is None else
+                                             {k: how.format(form[k]) for k in form})
+        for a, b in ((models.gslrm, reference.gslrm),
+                     (models.pipeline.unet, reference.pipeline.unet)):
+            for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(),
+                                         strict=True):
+                assert torch.equal(x, y), name
+    with pytest.raises(MouseliftError, match="nowhere: does not exist"):
+        LiftModels.load(tmp_path / "nowhere", gslrm)
+    with pytest.raises(MouseliftError, match="nowhere: does not exist"):
+        LiftModels.load(pipeline, tmp_path / "nowhere")
+    # the stages swapped
+    with pytest.raises(MouseliftError, match=r"without a complete checkpoint .* with model/"):
+        LiftModels.load(runs["gslrm"], runs["mvdiff"])
+    with pytest.raises(MouseliftError, match="a checkpoint without pipeline/"):
+        LiftModels.load(checkpoints["gslrm"], gslrm)

@@ -68,3 +68,26 @@ def test_library_call_equals_cli(mouse_dataset, checkpoint, tmp_path):
                          turntable_frames=2, progress=False)
     assert result.metrics["num_gaussians"] == len(result.gaussians)
     assert "held-out views (1)" in result.format()
+
+
+def test_a_training_run_names_its_latest_checkpoint(capsys, mouse_dataset, checkpoint,
+                                                    tmp_path):
+    """`--gslrm` takes a run folder (its latest complete checkpoint) and says what it loaded;
+    a path that does not exist says so."""
+    import shutil
+
+    run = tmp_path / "run"
+    latest = run / "checkpoints" / "checkpoint-000004"
+    shutil.copytree(checkpoint, latest / "model")
+    (latest / "training_state").mkdir()
+    (latest / "trainer_state.json").write_text('{"step": 4}')
+    sample = mouse_dataset / "sample_000000"
+    code, stdout, err = run_cli(capsys, "reconstruct", str(sample), str(tmp_path / "rec"),
+                                "--gslrm", str(run), "--turntable-frames", "1", "-q")
+    assert code in (0, None), err
+    assert f"gslrm: {latest / 'model'} (latest checkpoint of run {run})" in stdout
+    metrics = json.loads((tmp_path / "rec" / "metrics.json").read_text())
+    assert metrics["checkpoint"] == str(latest / "model")
+    code, _, err = run_cli(capsys, "reconstruct", str(sample), str(tmp_path / "o"),
+                           "--gslrm", str(tmp_path / "nowhere"))
+    one_line_error(code, err, "nowhere: does not exist")

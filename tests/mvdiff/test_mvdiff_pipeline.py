@@ -12,7 +12,7 @@ from diffusers import DDIMScheduler, StableUnCLIPImg2ImgPipeline
 from PIL import Image
 
 from mouselift.cameras.rig import RigError, facelift_rig
-from mouselift.errors import WeightsError
+from mouselift.errors import MouseliftError, WeightsError
 from mouselift.mvdiff import MultiViewDiffusionPipeline, build_unet
 from mouselift.mvdiff.conditioning import drop_conditions, unclip_class_labels
 from mouselift.mvdiff.solvers import SOLVERS
@@ -189,7 +189,7 @@ def test_missing_component_is_named(tiny_pipeline_dir, tmp_path):
     shutil.rmtree(folder / "image_encoder")
     with pytest.raises(WeightsError, match=r"missing image_encoder/"):
         MultiViewDiffusionPipeline.from_pretrained(folder)
-    with pytest.raises(WeightsError, match="not found"):
+    with pytest.raises(MouseliftError, match="nowhere: does not exist"):
         MultiViewDiffusionPipeline.from_pretrained(tmp_path / "nowhere")
 
 

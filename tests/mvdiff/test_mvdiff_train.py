@@ -223,3 +223,19 @@ def test_exported_pipeline_holds_the_ema_weights(mouse_dataset, tmp_path, use_em
     assert set(raw) == set(exported)
     same = all(torch.equal(raw[k], exported[k]) for k in raw)
     assert same is (not use_ema)
+
+
+def test_random_pipeline_trains_at_its_own_size_not_the_rigs_source(mouse_dataset, tmp_path):
+    """Without image_size the views reach the UNet/VAE at the pipeline's own size (the tiny
+    preset's 64², FaceLift's 512²), not at the size of the cameras' source (here FaceLift's
+    512-px rig); an explicit image_size is the named other choice."""
+    from mouselift.mvdiff.trainer import load_training_pipeline
+
+    cfg = load_train_mvdiff_config("mouse", {"init": "tiny", "rig": "facelift",
+                                             "dataset": str(mouse_dataset),
+                                             "output_dir": str(tmp_path / "run")})
+    assert cfg.image_size is None
+    pipe = load_training_pipeline(cfg, None)
+    assert pipe.native_size == 64 and (pipe.rig.width, pipe.rig.height) == (64, 64)
+    sized = load_training_pipeline(cfg.model_copy(update={"image_size": 32}), None)
+    assert (sized.rig.width, sized.rig.height) == (32, 32)

@@ -86,10 +86,38 @@ def test_prune_hides_a_checkpoint_before_deleting_it(tmp_path, monkeypatch):
 def test_resolve_resume_names_what_is_missing(tmp_path):
     with pytest.raises(ckpt.CheckpointError, match="no complete checkpoint"):
         ckpt.resolve_resume(tmp_path, "latest")
-    with pytest.raises(ckpt.CheckpointError, match="checkpoint folder not found"):
+    with pytest.raises(ckpt.CheckpointError, match="nowhere: does not exist"):
         ckpt.resolve_resume(tmp_path, tmp_path / "nowhere")
     final = ckpt.checkpoint_path(tmp_path, 5)
     ckpt.publish(make_partial(tmp_path, 5, "x"), final, {"step": 5})
     assert ckpt.resolve_resume(tmp_path, "latest") == final
     with pytest.raises(ckpt.CheckpointError, match=r"incomplete checkpoint \(no model\)"):
         ckpt.resolve_resume(tmp_path, final, PAYLOAD)
+
+
+def test_a_run_a_checkpoint_and_its_payload_name_the_same_checkpoint(tmp_path):
+    """What `train` prints (the checkpoint folder), the run folder (its latest complete
+    checkpoint) and the payload folder all resolve — to load, and to resume."""
+    run = tmp_path / "run"
+    for step in (2, 4):
+        ckpt.publish(make_partial(run, step, str(step)), ckpt.checkpoint_path(run, step),
+                     {"step": step}, export_marker(str(step)))
+    (ckpt.checkpoint_path(run, 6) / "model").mkdir(parents=True)  # incomplete: no state
+    latest = ckpt.checkpoint_path(run, 4)
+    forms = {run: f"latest checkpoint of run {run}",
+             latest: "from the checkpoint folder given", latest / "model": ""}
+    for given, how in forms.items():
+        assert ckpt.resolve_payload(given, "model") == (latest / "model", how)
+        assert ckpt.resolve_resume(tmp_path / "other", given, PAYLOAD) == latest
+    loose = tmp_path / "model.pt"  # FaceLift's file, or a payload saved on its own
+    loose.write_bytes(b"")
+    assert ckpt.resolve_payload(loose, "model") == (loose, "")
+    assert ckpt.resolve_payload(tmp_path, "model") == (tmp_path, "")
+    assert ckpt.loaded_from(latest / "model", forms[run]) == (
+        f"{latest / 'model'} (latest checkpoint of run {run})")
+    with pytest.raises(ckpt.CheckpointError, match="nowhere: does not exist"):
+        ckpt.resolve_payload(tmp_path / "nowhere", "model")
+    with pytest.raises(ckpt.CheckpointError, match="a checkpoint without pipeline/"):
+        ckpt.resolve_payload(latest, "pipeline")
+    with pytest.raises(ckpt.CheckpointError, match="not a checkpoint folder"):
+        ckpt.resolve_resume(run, loose, PAYLOAD)

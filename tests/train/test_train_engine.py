@@ -283,3 +283,38 @@ def test_loop_config_is_strict_and_extended_by_stages(tmp_path):
     assert "noise" in ToyConfig.comparable(dumped)
     with pytest.raises(ConfigError, match="no output folder"):
         TrainingEngine(ToyStage(ToyConfig()), progress=False)
+
+
+class ThreadCountsData(ToyData):
+    """Each item also holds the threads torch, OpenCV and BLAS run in the process loading it."""
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        import cv2
+        from threadpoolctl import threadpool_info
+
+        blas = max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+        counts = torch.tensor([torch.get_num_threads(), cv2.getNumThreads(), blas])
+        return {**super().__getitem__(i), "threads": counts}
+
+
+class ThreadCountsStage(ToyStage):
+    def train_dataset(self) -> ToyData:
+        self.data = ThreadCountsData()
+        return self.data
+
+
+def test_data_loader_workers_run_one_thread_each(tmp_path):
+    """Next to a main process with 2 threads, each DataLoader worker runs torch and BLAS with 1
+    thread (torch alone only sets its own pool); OpenCV runs one everywhere."""
+    from threadpoolctl import threadpool_limits
+
+    engine = TrainingEngine(ThreadCountsStage(toy_config(tmp_path / "run", workers=2)),
+                            progress=False)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with threadpool_limits(2, user_api="blas"):
+            batch = next(iter(engine.loader))
+    finally:
+        torch.set_num_threads(before)
+    assert batch["threads"].tolist() == [[1, 1, 1]] * 4

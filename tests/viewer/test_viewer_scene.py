@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from viewer_testutils import blob, ring_cameras, write_infer_folder, write_point_cloud_ply
 
+from mouselift.atomic import RESULT_MANIFEST, mark_result_folder
 from mouselift.cameras import read_opencv_cameras
 from mouselift.errors import ConfigError, SplatFormatError
 from mouselift.splat import write_ply
@@ -127,6 +128,22 @@ def test_an_infer_folder(tmp_path):
     for view, camera in zip(generated, ring_cameras(3), strict=True):
         assert np.allclose(view.camera.c2w, camera.c2w)
     assert [title for title, _ in scene.images] == ["input", "generated views"]
+
+
+def test_only_the_files_of_the_result_are_shown(tmp_path):
+    """A later ``infer --views`` result (no generated views) whose manifest lists its files: the
+    views, cameras and sheet an earlier run left are not shown as this run's, and a note says so."""
+    folder = write_infer_folder(tmp_path / "infer", REPORT)
+    mark_result_folder(folder, "infer", ["gaussians.ply", "input.png", "report.json"])
+    scene = load_scene(folder)
+    assert scene.views == {} and [title for title, _ in scene.images] == ["input"]
+    assert scene.metrics["psnr"] == 21.0
+    assert any("4 file(s) not part of its `mouselift infer` result" in note
+               and "multiview.png" in note for note in scene.notes)
+    mark_result_folder(folder, "infer", [str(p.relative_to(folder)) for p in folder.rglob("*")
+                                         if p.is_file() and p.name != RESULT_MANIFEST])
+    scene = load_scene(folder)  # all listed: all shown, no note
+    assert len(scene.views[GENERATED]) == 3 and len(scene.images) == 2 and not scene.notes
 
 
 def test_generated_and_real_views_together(sample, tmp_path):

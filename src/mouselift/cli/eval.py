@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from .options import OVERWRITE_OPTION, THREADS_OPTION, require_existing
+
 EPILOG = """\
 **Examples**
 
@@ -41,8 +43,8 @@ def eval_command(
     dataset: Path = typer.Argument(..., help="Prepared dataset folder (mouselift prepare)."),
     out_dir: Path = typer.Argument(..., help="Folder for eval.json and eval.png (created)."),
     split: str = typer.Option("val", "--split", help="Split list of the dataset to evaluate on."),
-    gslrm: Path | None = typer.Option(None, "--gslrm", "-g", help="Stage-2 GS-LRM checkpoint: our folder or FaceLift's .pt."),
-    mvdiff: Path | None = typer.Option(None, "--mvdiff", "-m", help="Stage-1 pipeline folder (needs --gslrm too)."),
+    gslrm: Path | None = typer.Option(None, "--gslrm", "-g", help="Stage-2 GS-LRM: our model folder, a checkpoint or run folder of `train gslrm` (its newest checkpoint), or FaceLift's .pt."),
+    mvdiff: Path | None = typer.Option(None, "--mvdiff", "-m", help="Stage-1 pipeline: a pipeline folder, a checkpoint or run folder of `train mvdiff` (its newest checkpoint), or FaceLift's pipeckpts (needs --gslrm too)."),
     fit: str | None = typer.Option(None, "--fit", help="Run the per-scene fit on each sample as the reference: a preset (tiny, default) or a YAML file."),
     fit_steps: int | None = typer.Option(None, "--fit-steps", min=1, help="Steps of the per-scene fit (overrides the preset)."),
     samples: int | None = typer.Option(None, "--samples", "-n", min=1, help="At most N samples, evenly spaced over the split."),
@@ -50,6 +52,7 @@ def eval_command(
     vgg_weights: Path | None = typer.Option(None, "--vgg-weights", help="Local VGG16 state dict for LPIPS."),
     lpips_weights: Path | None = typer.Option(None, "--lpips-weights", help="Local LPIPS linear-layer weights."),
     device: str = typer.Option("cpu", "--device", help="Torch device (cpu, cuda)."),
+    threads: int | None = THREADS_OPTION,
     dtype: str | None = typer.Option(None, "--dtype", help="Stage-1 dtype: fp32, bf16, fp16 [default: fp32 on CPU, bf16 on CUDA]."),
     seed: int = typer.Option(0, "--seed", help="Seed of each sample's Stage-1 generation."),
     solver: str = typer.Option("ddim", "--solver", help="Stage-1 sampler: ddim (FaceLift's) or dpm++."),
@@ -57,23 +60,34 @@ def eval_command(
     guidance: float | None = typer.Option(None, "--guidance", help="Classifier-free guidance scale [default: 3]."),
     eta: float | None = typer.Option(None, "--eta", help="DDIM eta [default: 1, FaceLift's]."),
     no_filters: bool = typer.Option(False, "--no-filters", help="Keep every Gaussian GS-LRM predicts (no inference filters)."),
+    overwrite: bool = OVERWRITE_OPTION,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Evaluate the fit, Stage 2, Stage 1 and the whole pipeline on a prepared split."""
     from ..config import load_config
     from ..fit.config import FitConfig
-    from ..flows.evaluate import evaluate_dataset
-    from ..gslrm.inference import SplatFilters
+    from ..mvdiff.solvers import SamplingSettings
 
+    require_existing(("DATASET", dataset), ("--gslrm", gslrm), ("--mvdiff", mvdiff),
+                     ("--recording", recording), ("--vgg-weights", vgg_weights),
+                     ("--lpips-weights", lpips_weights))
+    sampler = {"solver": solver, "steps": steps, "guidance": guidance, "eta": eta}
+    SamplingSettings.from_options(**sampler)
     fit_config = None
     if fit is not None:
         fit_config = load_config(FitConfig, "fit", fit, {"steps": fit_steps} if fit_steps else None)
+    from ..devices import resolve_device
+    from ..flows.evaluate import evaluate_dataset
+    from ..gslrm.inference import SplatFilters
+    from ..threads import use_threads
+
+    resolve_device(device)
+    use_threads(threads)
     filters = (SplatFilters(min_opacity=None, max_scale=None, box=None, corner_floaters=None)
                if no_filters else None)
-    sampler = {"solver": solver, "steps": steps, "guidance": guidance, "eta": eta}
     result = evaluate_dataset(
         dataset, out_dir, split=split, gslrm=gslrm, mvdiff=mvdiff, fit=fit_config,
         samples=samples, recording=recording, vgg_weights=vgg_weights,
         lpips_weights=lpips_weights, device=device, dtype=dtype, seed=seed, sampler=sampler,
-        filters=filters, progress=not quiet)
+        filters=filters, progress=not quiet, overwrite=overwrite)
     typer.echo(result.format())

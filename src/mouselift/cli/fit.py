@@ -8,7 +8,14 @@ import typer
 
 from ..config import load_config, merge_overrides
 from ..fit.config import FitConfig
-from .options import SET_HELP, default_of, help_with_default, parse_set_options
+from .options import (
+    OVERWRITE_OPTION,
+    SET_HELP,
+    THREADS_OPTION,
+    default_of,
+    help_with_default,
+    parse_set_options,
+)
 
 EPILOG = """\
 **Examples**
@@ -78,15 +85,19 @@ def fit(
     device: str = typer.Option(
         "cpu", "--device", help="Torch device, e.g. cpu or cuda (gsplat when installed)."
     ),
+    threads: int | None = THREADS_OPTION,
     config: str | None = typer.Option(
         None, "--config", "-c", help="Preset name under mouselift/configs/fit/ or a YAML file."
     ),
     set_values: list[str] = typer.Option([], "--set", help=SET_HELP),
+    overwrite: bool = OVERWRITE_OPTION,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Optimise 3D Gaussians on one prepared sample's views; write PLY, turntable and metrics."""
     from ..fit import fit_sample
+    from ..threads import use_threads
 
+    use_threads(threads)
     overrides = {
         "steps": steps,
         "holdout": holdout,
@@ -105,5 +116,6 @@ def fit(
         lpips_weights=lpips_weights,
         device=device,
         progress=not quiet,
+        overwrite=overwrite,
     )
     typer.echo(result.format())

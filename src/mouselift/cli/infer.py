@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ..errors import ConfigError
+from .options import OVERWRITE_OPTION, THREADS_OPTION, require_existing
 
 EPILOG = """\
 **Examples**
@@ -55,8 +56,8 @@ dataset (crop radius, the mouse's usual height) comes from `--dataset` or the ch
 
 def infer(
     paths: list[Path] = typer.Argument(..., metavar="[INPUT] OUT", help="INPUT image (RGBA, or RGB with --mask) and OUT folder; OUT alone with --recording, --views or --video."),
-    mvdiff: Path | None = typer.Option(None, "--mvdiff", "-m", help="Stage-1 pipeline folder (ours with its rig, or FaceLift's pipeckpts)."),
-    gslrm: Path = typer.Option(..., "--gslrm", "-g", help="Stage-2 GS-LRM checkpoint: our folder or FaceLift's .pt file."),
+    mvdiff: Path | None = typer.Option(None, "--mvdiff", "-m", help="Stage-1 pipeline: a pipeline folder (ours with its rig), a checkpoint or run folder of `train mvdiff` (its newest checkpoint), or FaceLift's pipeckpts."),
+    gslrm: Path = typer.Option(..., "--gslrm", "-g", help="Stage-2 GS-LRM: our model folder, a checkpoint or run folder of `train gslrm` (its newest checkpoint), or FaceLift's .pt file."),
     mask: Path | None = typer.Option(None, "--mask", help="Mask image of an RGB INPUT (white = mouse)."),
     recording: Path | None = typer.Option(None, "--recording", help="A recording (MAMMAL layout): lift --frame N of --camera K."),
     frame: int | None = typer.Option(None, "--frame", min=0, help="Frame of --recording."),
@@ -74,6 +75,7 @@ def infer(
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="--video: stop after this many new frames (re-run to continue)."),
     triangulate: bool = typer.Option(False, "--triangulate", help="--video: also decode every camera's mask to check the one-view centre per frame."),
     device: str = typer.Option("cpu", "--device", help="Torch device (cpu, cuda, cuda:1)."),
+    threads: int | None = THREADS_OPTION,
     dtype: str | None = typer.Option(None, "--dtype", help="Stage-1 dtype: fp32, bf16, fp16 [default: fp32 on CPU, bf16 on CUDA]."),
     seed: int = typer.Option(0, "--seed", help="Seed of Stage 1's noise."),
     solver: str = typer.Option("ddim", "--solver", help="Sampler: ddim (FaceLift's, 50 steps) or dpm++ (20 steps)."),
@@ -86,20 +88,29 @@ def infer(
     no_filters: bool = typer.Option(False, "--no-filters", help="Write every predicted Gaussian."),
     turntable_frames: int = typer.Option(48, "--turntable-frames", min=1, help="Frames of turntable.mp4 (--video: frames per turn)."),
     turntable_size: int = typer.Option(256, "--turntable-size", min=16, help="Side of turntable.mp4 in pixels."),
+    overwrite: bool = OVERWRITE_OPTION,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Lift one image of a mouse (or every Nth frame of a video) to 3D Gaussians: multi-view
     diffusion, then GS-LRM, with the rig both checkpoints carry."""
-    from ..gslrm.inference import SplatFilters
     from ..mvdiff.solvers import SamplingSettings
 
     if len(paths) not in (1, 2):
         raise ConfigError("give INPUT OUT, or OUT alone with --recording, --views or --video")
     image, out = (paths[0], paths[1]) if len(paths) == 2 else (None, paths[0])
-    filters = SplatFilters.from_options(min_opacity=min_opacity, max_scale=max_scale,
-                                        no_box=no_box, no_filters=no_filters)
+    require_existing(("INPUT", image), ("--mvdiff", mvdiff), ("--gslrm", gslrm), ("--mask", mask),
+                     ("--recording", recording), ("--calibration", calibration),
+                     ("--views", views), ("--dataset", dataset))
     sampler = SamplingSettings.from_options(solver=solver, steps=steps, guidance=guidance,
                                             eta=eta)
+    from ..devices import resolve_device
+    from ..gslrm.inference import SplatFilters
+    from ..threads import use_threads
+
+    resolve_device(device)
+    filters = SplatFilters.from_options(min_opacity=min_opacity, max_scale=max_scale,
+                                        no_box=no_box, no_filters=no_filters)
+    use_threads(threads)
     if video:
         from ..flows.infer_video import infer_video
 
@@ -113,7 +124,7 @@ def infer(
                              device=device, dtype=dtype, seed=seed, sampler=sampler,
                              filters=filters, orbit_frames=turntable_frames,
                              turntable_size=turntable_size, max_frames=max_frames,
-                             progress=not quiet)
+                             progress=not quiet, overwrite=overwrite)
         typer.echo(result.format())
         return
     from ..flows.infer import infer as run
@@ -123,5 +134,5 @@ def infer(
                      views=views, dataset=dataset, crop=crop, centre=centre, device=device,
                      dtype=dtype, seed=seed, sampler=sampler, filters=filters,
                      turntable_frames=turntable_frames, turntable_size=turntable_size,
-                     progress=not quiet)
+                     progress=not quiet, overwrite=overwrite)
     typer.echo(result_one.format())

@@ -11,10 +11,14 @@ import sys
 
 import typer
 
+# typer 0.29 parses with its own copy of click: its usage errors are these classes
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
 from .. import __version__
 from ..errors import MouseliftError
 from . import demo, embeds, fit, infer, prepare, reconstruct, synth, train, turntable, view
 from . import eval as eval_cli
+from .help import HELP_WIDTH, ConfigHelp, command
 
 app = typer.Typer(
     name="mouselift",
@@ -26,32 +30,41 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="markdown",
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # plain help: examples survive a pipe and a paste (cli/help.py)
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": HELP_WIDTH},
 )
 
-app.command("synth", no_args_is_help=True, epilog=synth.EPILOG)(synth.synth)
-app.command("prepare", no_args_is_help=True, epilog=prepare.EPILOG)(prepare.prepare)
-app.command("demo", epilog=demo.EPILOG)(demo.demo)
-app.command("fit", no_args_is_help=True, epilog=fit.EPILOG)(fit.fit)
-app.command("turntable", no_args_is_help=True, epilog=turntable.EPILOG)(turntable.turntable)
-app.command("embeds", no_args_is_help=True, epilog=embeds.EPILOG)(embeds.embeds)
-app.command("reconstruct", no_args_is_help=True, epilog=reconstruct.EPILOG)(
+app.command("synth", no_args_is_help=True, epilog=synth.EPILOG,
+            cls=command(ConfigHelp("mouselift.data.synth.config.SynthConfig", "synth")))(
+    synth.synth)
+app.command("prepare", no_args_is_help=True, epilog=prepare.EPILOG,
+            cls=command(ConfigHelp("mouselift.data.prepare.config.PrepareConfig", "prepare")))(
+    prepare.prepare)
+app.command("demo", epilog=demo.EPILOG, cls=command())(demo.demo)
+app.command("fit", no_args_is_help=True, epilog=fit.EPILOG,
+            cls=command(ConfigHelp("mouselift.fit.config.FitConfig", "fit")))(fit.fit)
+app.command("turntable", no_args_is_help=True, epilog=turntable.EPILOG, cls=command())(
+    turntable.turntable)
+app.command("embeds", no_args_is_help=True, epilog=embeds.EPILOG, cls=command())(embeds.embeds)
+app.command("reconstruct", no_args_is_help=True, epilog=reconstruct.EPILOG, cls=command())(
     reconstruct.reconstruct)
-app.command("view", no_args_is_help=True, epilog=view.EPILOG)(view.view)
-app.command("infer", no_args_is_help=True, epilog=infer.EPILOG)(infer.infer)
-app.command("eval", no_args_is_help=True, epilog=eval_cli.EPILOG)(eval_cli.eval_command)
+app.command("view", no_args_is_help=True, epilog=view.EPILOG, cls=command())(view.view)
+app.command("infer", no_args_is_help=True, epilog=infer.EPILOG, cls=command())(infer.infer)
+app.command("eval", no_args_is_help=True, epilog=eval_cli.EPILOG, cls=command())(
+    eval_cli.eval_command)
 
 train_app = typer.Typer(
     name="train",
     help="Train a stage: `mvdiff` (multi-view diffusion) or `gslrm` (GS-LRM). Runs under "
     "`accelerate launch` too.",
     no_args_is_help=True,
-    rich_markup_mode="markdown",
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,  # plain help: examples survive a pipe and a paste (cli/help.py)
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": HELP_WIDTH},
 )
-train_app.command("mvdiff", epilog=train.MVDIFF_EPILOG)(train.mvdiff)
-train_app.command("gslrm", epilog=train.GSLRM_EPILOG)(train.gslrm)
+train_app.command("mvdiff", epilog=train.MVDIFF_EPILOG, cls=command(
+    ConfigHelp("mouselift.mvdiff.train_config.TrainMVDiffConfig", "train_mvdiff")))(train.mvdiff)
+train_app.command("gslrm", epilog=train.GSLRM_EPILOG, cls=command(
+    ConfigHelp("mouselift.gslrm.train_config.TrainGSLRMConfig", "train_gslrm")))(train.gslrm)
 app.add_typer(train_app)
 
 
@@ -73,16 +86,29 @@ def _root(
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user errors become one line on stderr and exit status 2.
 
-    Usage errors (unknown option, missing argument) are reported by click with status 2 too.
+    Usage errors (unknown option, missing argument, bad value) are one line too, naming the
+    command whose ``--help`` explains it.
     """
     try:
-        app(args=argv, prog_name="mouselift")
+        code = app(args=argv, prog_name="mouselift", standalone_mode=False)
     except MouseliftError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except NoArgsIsHelpError as exc:  # a command given nothing: its help, as click shows it
+        exc.show()
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "mouselift"
+        message = " ".join(exc.format_message().split())
+        typer.echo(f"error: {message} (see `{where} --help`)", err=True)
+        sys.exit(exc.exit_code)
+    except ClickException as exc:
+        typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

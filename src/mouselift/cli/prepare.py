@@ -72,6 +72,10 @@ def prepare(
     workers: int | None = typer.Option(
         None, "--workers", "-j", help=help_with_default("Worker processes.", PrepareConfig, "workers")
     ),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="Threads of each worker rendering a frame's views (torch, "
+        "OpenCV and BLAS run one each). [default: the available cores / workers]"
+    ),
     shard: str | None = typer.Option(
         None, "--shard", help="Process only shard i of n (i/n, 0-based) of the selected frames."
     ),
@@ -92,6 +96,7 @@ def prepare(
         "radius_mm": radius_mm,
         "val_fraction": val_fraction,
         "workers": workers,
+        "threads": threads,
     }
     overrides = merge_overrides(overrides, parse_set_options(set_values))
     cfg = load_config(PrepareConfig, "prepare", config, overrides)

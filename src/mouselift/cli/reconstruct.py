@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from .options import OVERWRITE_OPTION, THREADS_OPTION, require_existing
+
 EPILOG = """\
 **Examples**
 
@@ -28,8 +30,9 @@ views in `VIEWS/eval/` are only used for the metrics. Writes `gaussians.ply`, `t
 def reconstruct(
     views: Path = typer.Argument(..., help="Folder with opencv_cameras.json + RGBA images (e.g. a prepared sample)."),
     out_dir: Path = typer.Argument(..., help="Folder for the outputs (created)."),
-    gslrm: Path = typer.Option(..., "--gslrm", "-g", help="GS-LRM checkpoint: our folder or FaceLift's .pt file."),
+    gslrm: Path = typer.Option(..., "--gslrm", "-g", help="GS-LRM: our model folder, a checkpoint or run folder of `train gslrm` (its newest checkpoint), or FaceLift's .pt file."),
     device: str = typer.Option("cpu", "--device", help="Torch device (cpu, cuda)."),
+    threads: int | None = THREADS_OPTION,
     min_opacity: float = typer.Option(0.04, "--min-opacity", help="Drop Gaussians at or below this opacity."),
     max_scale: float = typer.Option(0.1, "--max-scale", help="Drop Gaussians this large or larger (unless z > 0)."),
     no_box: bool = typer.Option(False, "--no-box", help="Keep Gaussians outside FaceLift's crop box."),
@@ -37,15 +40,22 @@ def reconstruct(
     vgg_weights: Path | None = typer.Option(None, "--vgg-weights", help="Local VGG16 state dict for LPIPS."),
     lpips_weights: Path | None = typer.Option(None, "--lpips-weights", help="Local LPIPS linear-layer weights."),
     turntable_frames: int = typer.Option(48, "--turntable-frames", min=1, help="Frames of turntable.mp4."),
+    overwrite: bool = OVERWRITE_OPTION,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Reconstruct 3D Gaussians from posed views with a GS-LRM checkpoint."""
+    require_existing(("VIEWS", views), ("--gslrm", gslrm), ("--vgg-weights", vgg_weights),
+                     ("--lpips-weights", lpips_weights))
+    from ..devices import resolve_device
     from ..flows.reconstruct import reconstruct as run
     from ..gslrm.inference import SplatFilters
+    from ..threads import use_threads
 
+    resolve_device(device)
+    use_threads(threads)
     filters = SplatFilters.from_options(min_opacity=min_opacity, max_scale=max_scale,
                                         no_box=no_box, no_filters=no_filters)
     result = run(views, out_dir, gslrm, filters=filters, device=device, vgg_weights=vgg_weights,
                  lpips_weights=lpips_weights, turntable_frames=turntable_frames,
-                 progress=not quiet)
+                 progress=not quiet, overwrite=overwrite)
     typer.echo(result.format())

@@ -9,12 +9,12 @@ from typing import Any
 
 import typer
 
-from .options import SET_HELP, parse_set_options
+from .options import SET_HELP, THREADS_OPTION, parse_set_options, require_existing
 
 # The options both stages' commands take (the same meaning and config key in both).
 DATASET_OPTION = typer.Option(None, "--dataset", "-d", help="Prepared dataset folder.")
 OUTPUT_OPTION = typer.Option(None, "--output", "-o", help="Run folder (created).")
-RESUME_OPTION = typer.Option(None, "--resume", help="'latest' or a checkpoint folder of this run.")
+RESUME_OPTION = typer.Option(None, "--resume", help="'latest' (this run's newest complete checkpoint), a checkpoint folder, its payload folder, or a run folder (its newest).")
 MAX_STEPS_OPTION = typer.Option(None, "--max-steps", help="Optimizer steps in total.")
 BATCH_SIZE_OPTION = typer.Option(None, "--batch-size",
                                  help="Objects per process per micro-batch.")
@@ -60,7 +60,7 @@ def mvdiff(
         "mouse", "--config", "-c", help="Preset under mouselift/configs/train_mvdiff/ or a YAML file."
     ),
     pipeline: Path | None = typer.Option(
-        None, "--pipeline", "-p", help="Pretrained Stage-1 pipeline folder to fine-tune."
+        None, "--pipeline", "-p", help="Pretrained Stage-1 pipeline to fine-tune: FaceLift's pipeckpts, one of our pipeline folders, a checkpoint folder or a run folder (its newest checkpoint)."
     ),
     init: str | None = typer.Option(
         None, "--init", help="Start from a random pipeline of this mouselift/configs/mvdiff preset (tiny)."
@@ -78,6 +78,7 @@ def mvdiff(
     log_with: str | None = LOG_WITH_OPTION,
     seed: int | None = SEED_OPTION,
     set_values: list[str] = SET_OPTION,
+    threads: int | None = THREADS_OPTION,
     quiet: bool = QUIET_OPTION,
 ) -> None:
     """Train the multi-view diffusion stage (accelerate: CPU, GPU, multi-GPU, multi-node)."""
@@ -90,7 +91,8 @@ def mvdiff(
         "learning_rate": learning_rate, "mixed_precision": mixed_precision, "rig": rig,
         "log_with": log_with, "seed": seed,
     }
-    _train(load_train_mvdiff_config, train_mvdiff, config, options, set_values, resume, quiet)
+    _train(load_train_mvdiff_config, train_mvdiff, config, options, set_values, resume, quiet,
+           threads, {"--dataset": "dataset", "--pipeline": "pipeline"})
 
 
 GSLRM_EPILOG = """\
@@ -128,7 +130,7 @@ def gslrm(
         "mouse", "--config", "-c", help="Preset under mouselift/configs/train_gslrm/ or a YAML file."
     ),
     checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="Initial weights: FaceLift's GS-LRM .pt or one of our model folders."
+        None, "--checkpoint", help="Initial weights: FaceLift's GS-LRM .pt, one of our model folders, a checkpoint folder or a run folder (its newest checkpoint)."
     ),
     init: str | None = typer.Option(
         None, "--init", help="Start from a random model of this mouselift/configs/gslrm preset (tiny)."
@@ -143,6 +145,7 @@ def gslrm(
     log_with: str | None = LOG_WITH_OPTION,
     seed: int | None = SEED_OPTION,
     set_values: list[str] = SET_OPTION,
+    threads: int | None = THREADS_OPTION,
     quiet: bool = QUIET_OPTION,
 ) -> None:
     """Train GS-LRM (Stage 2) on a prepared dataset (accelerate: CPU, GPU, multi-GPU, multi-node)."""
@@ -155,7 +158,8 @@ def gslrm(
         "learning_rate": learning_rate, "mixed_precision": mixed_precision,
         "log_with": log_with, "seed": seed,
     }
-    _train(load_train_gslrm_config, train_gslrm, config, options, set_values, resume, quiet)
+    _train(load_train_gslrm_config, train_gslrm, config, options, set_values, resume, quiet,
+           threads, {"--dataset": "dataset", "--checkpoint": "checkpoint"})
 
 
 def _text(path: Path | None) -> str | None:
@@ -165,14 +169,20 @@ def _text(path: Path | None) -> str | None:
 
 def _train(load: Callable[[str, dict[str, Any]], Any], train: Callable[..., Any], config: str,
            options: dict[str, Any], set_values: list[str], resume: str | None,
-           quiet: bool) -> None:
+           quiet: bool, threads: int | None, paths: dict[str, str]) -> None:
     """The body of both commands: ``options`` (``None``: not given), then the ``--set`` values,
-    override the preset or file ``config`` (read by the stage's loader ``load``); the stage's
-    ``train`` runs it and the main process prints one summary."""
+    override the preset or file ``config`` (read by the stage's loader ``load``); the config's
+    ``paths`` (option → key) must exist before anything is loaded; the stage's
+    ``train`` runs it, in each process with ``threads`` threads (default: the cores divided among
+    the launch's processes), and the main process prints one summary."""
     from ..config import merge_overrides
+    from ..threads import use_threads
 
+    use_threads(threads)
     overrides = merge_overrides(options, parse_set_options(set_values))
-    _report(train(load(config, overrides), resume=resume, progress=not quiet))
+    loaded = load(config, overrides)
+    require_existing(*((option, getattr(loaded, key)) for option, key in paths.items()))
+    _report(train(loaded, resume=resume, progress=not quiet))
 
 
 def _report(result: Any) -> None:
@@ -180,6 +190,8 @@ def _report(result: Any) -> None:
     if not result.main_process:
         return
     last = result.checkpoints[-1] if result.checkpoints else None
+    if result.resumed_from is not None:
+        typer.echo(f"resumed from: {result.resumed_from}")
     typer.echo(f"trained steps {result.start_step} → {result.end_step}"
                + (f"; loss {result.losses[0]:.4f} → {result.losses[-1]:.4f}"
                   if result.losses else ""))

@@ -10,6 +10,7 @@ A renamed key is refused with a hint naming its new name (:attr:`StrictModel.ren
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, ClassVar, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, PydanticUndefined
 
 from ..errors import ConfigError
 
@@ -59,11 +60,58 @@ def upgrade_renamed_keys(model: type[BaseModel], data: Any) -> Any:
         return data
     upgraded = {model.renamed_keys.get(key, key): value for key, value in data.items()}
     for name, field in model.model_fields.items():
-        if name in upgraded:
-            for nested in (field.annotation, *get_args(field.annotation)):
-                if isinstance(nested, type) and issubclass(nested, StrictModel):
-                    upgraded[name] = upgrade_renamed_keys(nested, upgraded[name])
+        nested = _nested_model(field.annotation)
+        if name in upgraded and nested is not None:
+            upgraded[name] = upgrade_renamed_keys(nested, upgraded[name])
     return upgraded
+
+
+def _nested_model(annotation: Any) -> type[StrictModel] | None:
+    """The config model a field holds (``Model``, ``Model | None``), else ``None``."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, StrictModel):
+            return candidate
+    return None
+
+
+#: The default of a config key that has none (it must be given).
+REQUIRED: Any = PydanticUndefined
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One key of a config model: its dotted ``name``, ``default`` (:data:`REQUIRED` when it has
+    none) and ``description`` (``None`` when the model gives none)."""
+
+    name: str
+    default: Any
+    description: str | None
+
+
+def config_keys(model: type[BaseModel], prefix: str = "") -> list[ConfigKey]:
+    """Every key of ``model`` in declaration order, the keys of nested config models dotted
+    (``augment.brightness``): what ``--set`` accepts, for ``--help``."""
+    keys = []
+    for name, field in model.model_fields.items():
+        nested = _nested_model(field.annotation)
+        if nested is not None:
+            keys.extend(config_keys(nested, f"{prefix}{name}."))
+        else:
+            default = (REQUIRED if field.is_required()
+                       else field.get_default(call_default_factory=True))
+            keys.append(ConfigKey(prefix + name, default, field.description))
+    return keys
+
+
+def flat_keys(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``: a config mapping by dotted key."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(flat_keys(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
 
 
 def presets_dir() -> Traversable:
@@ -91,6 +139,18 @@ def find_preset(group: str, name_or_path: str | os.PathLike) -> Path | Traversab
         known = ", ".join(list_presets(group)) or "none"
         raise ConfigError(f"unknown {group} preset {str(name_or_path)!r} (known: {known})")
     return preset
+
+
+def read_yaml_mapping(path: Path | Traversable) -> dict[str, Any]:
+    """The mapping a YAML config file holds (empty file: ``{}``); a one-line
+    :class:`ConfigError` when it is not valid YAML or not a mapping."""
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: a config file must hold a mapping of keys to values")
+    return loaded
 
 
 def _format_validation_error(exc: ValidationError, source: str) -> str:
@@ -133,13 +193,7 @@ def load_config(
     if name_or_path is not None:
         path = find_preset(group, name_or_path)
         source = str(path)
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: a config file must hold a mapping of keys to values")
-        data = {k: v for k, v in loaded.items() if k not in unset}
+        data = {k: v for k, v in read_yaml_mapping(path).items() if k not in unset}
     if overrides:
         data = merge_overrides(data, overrides)
         source = f"{source} + command-line options"

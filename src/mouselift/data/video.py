@@ -189,10 +189,10 @@ class VideoReader:
 class VideoWriter:
     """Encode uint8 RGB frames (H, W, 3) to an MP4 (H.264, yuv420p) atomically.
 
-    Frames go to ``<name>.partial.mp4`` beside the target; :meth:`close` after a clean exit renames
-    it to ``path``. ``crf`` sets quality (lower is better, 18 is visually lossless);
-    ``keyframe_interval`` the largest distance between key frames (encoder default: 250). Width
-    and height must be even for yuv420p.
+    Frames go to the hidden ``.<name>.partial.mp4`` beside the target (never mistaken for a
+    result); :meth:`close` after a clean exit renames it to ``path``. ``crf`` sets quality
+    (lower is better, 18 is visually lossless); ``keyframe_interval`` the largest distance
+    between key frames (encoder default: 250). Width and height must be even for yuv420p.
 
     The same frames always give the same file: x264's macroblock-tree rate control is switched off
     (``mbtree=0``). With it on, the x264 build in PyAV's wheels (core 165) reads uninitialised
@@ -217,7 +217,7 @@ class VideoWriter:
             raise ValueError(f"H.264 with yuv420p needs even frame sizes, got {width}×{height}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._partial = self.path.with_name(self.path.stem + ".partial" + self.path.suffix)
+        self._partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         self._container = av.open(str(self._partial), mode="w")
         self._stream = self._container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         self._stream.width = width

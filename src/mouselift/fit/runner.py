@@ -1,7 +1,7 @@
 """``fit_sample``: one prepared sample → fitted Gaussians, turntable, grid and metrics.
 
-Outputs in ``OUT_DIR`` (each written atomically; ``metrics.json`` last, so its presence means
-the run finished):
+Outputs in ``OUT_DIR`` (the folder appears whole when the run finishes, replacing an earlier
+fit's: :func:`mouselift.atomic.result_folder`):
 
 * ``gaussians.ply`` — graphdeco PLY (:func:`mouselift.splat.write_ply`);
 * ``turntable.mp4`` — H.264 orbit (Z up) at the mean camera distance, framing the crop sphere;
@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import check_result_folder, result_folder
 from ..data.sample import (
     EVAL_DIR,
     SampleError,
@@ -104,6 +105,7 @@ def fit_sample(
     lpips_weights: str | os.PathLike | None = None,
     device: str = "cpu",
     progress: bool = True,
+    overwrite: bool = False,
 ) -> FitResult:
     """Fit Gaussians to one prepared sample and write the outputs listed in the module docstring.
 
@@ -114,15 +116,17 @@ def fit_sample(
     :func:`~mouselift.metrics.views.render_and_score` scores them, top-level
     ``lpips_unavailable`` (when so), the loss ``history``, the densify passes and the
     ``config``. Non-finite numbers are written as strings ("inf").
-    Raises :class:`~.sample.SampleError` / ``WeightsError`` for bad inputs (one line).
+    ``out_dir`` must be new, empty or an earlier fit's; another folder only with ``overwrite``
+    (its contents are replaced). Raises :class:`~.sample.SampleError` / ``WeightsError`` for
+    bad inputs (one line).
     """
     config = config or FitConfig()
     sample_dir, out_dir = Path(sample_dir), Path(out_dir)
     views = load_sample_views(sample_dir)
     train, held_out, source = split_views(sample_dir, views, config.holdout)
     lpips = load_lpips(vgg_weights, lpips_weights)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SampleError(f"{out_dir}: exists and is not a folder")
+    inputs = (sample_dir, vgg_weights, lpips_weights)
+    check_result_folder(out_dir, "fit", overwrite=overwrite, inputs=inputs)
     torch_device = resolve_device(device)
 
     started = time.perf_counter()
@@ -162,11 +166,12 @@ def fit_sample(
 
     targets = to_uint8(composite(grid_views.rgba, WHITE))
     radius = float(np.mean([np.linalg.norm(c.center) for c in views.cameras]))
-    write_splat_outputs(out_dir, gaussians, renders=grid_renders, targets=targets,
-                        metrics=metrics, progress=progress, turntable=TurntableSettings(
-                            radius=radius, elevation=config.turntable_elevation_deg,
-                            frames=config.turntable_frames, fps=config.turntable_fps,
-                            size=config.turntable_size, frame_radius=result.scene_radius))
+    with result_folder(out_dir, "fit", overwrite=overwrite, inputs=inputs) as tmp:
+        write_splat_outputs(tmp, gaussians, renders=grid_renders, targets=targets,
+                            metrics=metrics, progress=progress, turntable=TurntableSettings(
+                                radius=radius, elevation=config.turntable_elevation_deg,
+                                frames=config.turntable_frames, fps=config.turntable_fps,
+                                size=config.turntable_size, frame_radius=result.scene_radius))
     return FitResult(out_dir, gaussians.to("cpu"), metrics)
 
 

@@ -17,12 +17,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic import check_result_folder, mark_result_folder, result_manifest
 from ..config import load_config
 from ..data.preview import sample_contact_sheet
-from ..errors import ConfigError
 
-#: The file that marks a folder as the demo's own (the demo clears only such folders).
-DEMO_MARKER = ".mouselift-demo"
+#: The command a demo folder's result manifest names (the demo clears only such folders).
+DEMO_COMMAND = "demo"
 
 
 @dataclass(frozen=True)
@@ -48,20 +48,22 @@ def run_demo(
     fresh: bool = True,
     gslrm_steps: int | None = None,
     eval_samples: int | None = None,
+    overwrite: bool = False,
 ) -> DemoResult:
     """Synthesise a small recording (preset ``synth/demo``), prepare it (``prepare/demo``), train
     both stages, ``infer`` and ``eval`` (module docstring). ``gslrm_steps`` (default
     :data:`GSLRM_DEMO_STEPS`) and ``eval_samples`` (default :data:`EVAL_SAMPLES`) shorten it.
 
-    ``out_dir`` must be empty, missing, or a folder an earlier demo made (it holds
-    ``.mouselift-demo``); with ``fresh`` such a folder is cleared first, so the demo always shows
-    a complete run. Any other non-empty folder is refused, never deleted.
+    ``out_dir`` must be empty, missing, or a folder an earlier demo made (its result manifest
+    says so: :func:`mouselift.atomic.check_result_folder`); with ``fresh`` such a folder is
+    cleared first, so the demo always shows a complete run. Any other non-empty folder is
+    refused, never deleted, unless ``overwrite`` (then it is cleared).
     """
     from ..data.prepare import PrepareConfig, prepare_dataset
     from ..data.synth import SynthConfig, synthesize
 
     out_dir = Path(out_dir)
-    claim_demo_folder(out_dir, fresh=fresh)
+    claim_demo_folder(out_dir, fresh=fresh, overwrite=overwrite)
     recording_dir = out_dir / "recording"
     dataset_dir = out_dir / "dataset"
 
@@ -112,18 +114,13 @@ def run_demo(
                       gslrm_run, infer_dir, eval_dir)
 
 
-def claim_demo_folder(out_dir: Path, *, fresh: bool) -> None:
+def claim_demo_folder(out_dir: Path, *, fresh: bool, overwrite: bool = False) -> None:
     """Make ``out_dir`` the demo's folder (see :func:`run_demo`); marks it as the demo's."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"{out_dir}: exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        if not (out_dir / DEMO_MARKER).is_file():
-            raise ConfigError(f"{out_dir}: folder is not empty and was not made by "
-                              "`mouselift demo`; give an empty or new folder")
-        if fresh:
-            shutil.rmtree(out_dir)
+    ours = (result_manifest(out_dir) or {}).get("command") == DEMO_COMMAND
+    if check_result_folder(out_dir, DEMO_COMMAND, overwrite=overwrite) and (fresh or not ours):
+        shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / DEMO_MARKER).write_text("made by `mouselift demo`; it may clear this folder\n")
+    mark_result_folder(out_dir, DEMO_COMMAND)
 
 
 def _stage1(out_dir: Path, dataset_dir: Path, progress: bool
@@ -174,7 +171,7 @@ def _model_of(run: Path, payload: str) -> Path:
 
 def _stage2(out_dir: Path, dataset_dir: Path, steps: int, progress: bool
             ) -> tuple[Path | None, list[str]]:
-    """Train the tiny GS-LRM briefly on the dataset's views resized to 64²."""
+    """Train the tiny GS-LRM briefly on the dataset's views, resized to its 64²."""
     from ..data.layout import read_split
     from ..gslrm.train_config import load_train_gslrm_config
     from ..gslrm.trainer import train_gslrm
@@ -184,8 +181,7 @@ def _stage2(out_dir: Path, dataset_dir: Path, steps: int, progress: bool
     run = out_dir / "gslrm"
     config = load_train_gslrm_config("tiny", {
         "dataset": str(dataset_dir), "output_dir": str(run), "max_steps": steps,
-        "checkpoint_every": steps, "validate_every": steps,
-        "data": {"image_size": 64}})
+        "checkpoint_every": steps, "validate_every": steps})
     result = train_gslrm(config, progress=progress)
     (_, first), (_, last) = result.validations[0], result.validations[-1]
     return run, [

@@ -25,7 +25,9 @@ views and the cameras Stage 2 used, FaceLift's layout: ``mouselift view OUT`` dr
 at those cameras against the views Stage 2 got: how well Stage 2 agrees with Stage 1), and
 ``report.json`` (versions, checkpoints, rig summary and fingerprint, seed, sampler, device and
 dtypes, the crop, the cameras used and why, the one-view vs all-view mouse centre in mm on
-recording frames, timings per stage). ``mouselift infer --video`` is
+recording frames, timings per stage). The folder appears whole when the run finishes,
+replacing an earlier ``infer``'s result; any other non-empty folder only with ``overwrite``
+(:func:`mouselift.atomic.result_folder`). ``mouselift infer --video`` is
 :func:`mouselift.flows.infer_video.infer_video`.
 """
 
@@ -42,7 +44,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from .. import __version__
-from ..atomic import atomic_write_json, atomic_write_path
+from ..atomic import atomic_write_json, atomic_write_path, check_result_folder, result_folder
 from ..cameras import read_calibration
 from ..cameras.facelift import write_opencv_cameras
 from ..cameras.rig import Rig
@@ -53,7 +55,7 @@ from ..data.recording import Recording
 from ..data.sample import SampleViews, load_sample_views
 from ..devices import seconds_since
 from ..errors import ConfigError
-from ..gslrm.inference import SplatFilters, Stage2Model, num_predicted
+from ..gslrm.inference import SplatFilters, Stage2Model, checkpoint_lines, num_predicted
 from ..images import WHITE, composite, image_grid, to_uint8
 from ..metrics.views import format_view_scores, render_and_score
 from ..mvdiff.solvers import SamplingSettings
@@ -85,7 +87,7 @@ class InferResult:
         stage1 = (f"stage 1 {s['stage1']:.2f} s ({r['sampler']['solver']}, "
                   f"{r['sampler']['steps']} steps)" if s.get("stage1") is not None
                   else "stage 1 skipped (real views)")
-        lines = [f"infer → {self.out_dir}",
+        lines = [f"infer → {self.out_dir}", *checkpoint_lines(r),
                  f"  {r['rig']}; cameras: {r['cameras']}"
                  + (f" ({r['cameras_reason']})" if r.get("cameras_reason") else ""),
                  f"  load {s['load']:.2f} s, {stage1}, stage 2 {s['stage2']:.2f} s, "
@@ -199,7 +201,7 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
           seed: int = 0, sampler: SamplingSettings | None = None,
           filters: SplatFilters | None = None,
           turntable_frames: int = 48, turntable_size: int = 256, progress: bool = True,
-          models: LiftModels | None = None) -> InferResult:
+          models: LiftModels | None = None, overwrite: bool = False) -> InferResult:
     """Lift one input to Gaussians and write ``out_dir`` (module docstring). ``models``: both
     stages already loaded (then ``mvdiff``, ``gslrm``, ``device`` and ``dtype`` only go into the
     report). Raises one-line :class:`~mouselift.errors.MouseliftError` subclasses for bad input."""
@@ -212,8 +214,8 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
     settings = sampler.resolved()
     filters = filters if filters is not None else SplatFilters()
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a folder")
+    inputs = (image, mask, recording, calibration, views, dataset, mvdiff, gslrm)
+    check_result_folder(out, "infer", overwrite=overwrite, inputs=inputs)
     seconds: dict[str, float | None] = {}
     started = time.perf_counter()
     if views is not None:
@@ -270,24 +272,24 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
                   num_gaussians=len(gaussians), filters=filters.model_dump())
 
     mark = time.perf_counter()
-    report["consistency"] = _write_outputs(out, crop_rgba, stage1_views, gaussians,
-                                           generated=views is None, report=report,
-                                           device=loaded.device,
-                                           turntable_frames=turntable_frames,
-                                           turntable_size=turntable_size, progress=progress)
-    seconds["write"] = time.perf_counter() - mark
-    report["seconds"] = {k: None if v is None else round(v, 3) for k, v in seconds.items()}
-    atomic_write_json(out / REPORT_NAME, report)
+    with result_folder(out, "infer", overwrite=overwrite, inputs=inputs) as tmp:
+        report["consistency"] = _write_outputs(
+            tmp, crop_rgba, stage1_views, gaussians, generated=views is None, report=report,
+            device=loaded.device, sample_id=out.name, turntable_frames=turntable_frames,
+            turntable_size=turntable_size, progress=progress)
+        seconds["write"] = time.perf_counter() - mark
+        report["seconds"] = {k: None if v is None else round(v, 3) for k, v in seconds.items()}
+        atomic_write_json(tmp / REPORT_NAME, report)
     return InferResult(out, gaussians, report)
 
 
 def _write_outputs(out: Path, crop_rgba: np.ndarray, views: SampleViews, gaussians: Gaussians,
                    *, generated: bool, report: dict[str, Any], device: torch.device,
-                   turntable_frames: int, turntable_size: int, progress: bool
+                   sample_id: str, turntable_frames: int, turntable_size: int, progress: bool
                    ) -> dict[str, Any]:
-    """Every output file but ``report.json`` (renders on ``device``); returns the consistency
+    """Every output file but ``report.json`` into the folder ``out`` (renders on ``device``;
+    ``sample_id`` names the result in ``opencv_cameras.json``); returns the consistency
     metrics."""
-    out.mkdir(parents=True, exist_ok=True)
     atomic_write_path(out / INPUT_NAME, lambda tmp: write_png(tmp, crop_rgba))
     tiles = to_uint8(composite(views.rgba, WHITE))
     first = to_uint8(composite(torch.from_numpy(crop_rgba).float() / 255.0, WHITE))
@@ -299,7 +301,7 @@ def _write_outputs(out: Path, crop_rgba: np.ndarray, views: SampleViews, gaussia
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_path(path, lambda tmp, tile=tile: Image.fromarray(tile).save(
                 tmp, format="PNG"))
-        write_opencv_cameras(out / CAMERAS_FILE, views.cameras, sample_id=out.name,
+        write_opencv_cameras(out / CAMERAS_FILE, views.cameras, sample_id=sample_id,
                              file_paths=views.names)
     on_device = gaussians.to(device)
     consistency, renders = render_and_score(on_device, views)

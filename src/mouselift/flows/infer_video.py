@@ -9,9 +9,12 @@ Output folder ``OUT``::
                                              ``orbit_frames`` frames), at fps / every
     OUT/report.json                          the run: checkpoints, rig, sampler, frames, timings
 
-``mouselift view OUT/frames`` plays the sequence (sub-folders holding ``gaussians.ply``, in
-natural order, with each frame's numbers). A frame whose mouse cannot be framed (an empty mask)
-gets a folder with only ``report.json`` (``"skipped"``: the reason).
+``OUT`` must be new, empty or an earlier ``infer --video`` run's (whose frames it continues);
+another non-empty folder is refused unless ``overwrite``, which clears it first
+(:func:`mouselift.atomic.check_result_folder`). ``mouselift view OUT/frames`` plays the
+sequence (sub-folders holding ``gaussians.ply``, in natural order, with each frame's numbers).
+A frame whose mouse cannot be framed (an empty or too small mask) gets a folder with only
+``report.json`` (``"skipped"``: the reason).
 
 **Frames**: ``frames`` (``"a:b"``, b exclusive) and ``every`` select the source frames. Work is
 split in two deterministic levels, both contiguous blocks (so each worker decodes one stretch of
@@ -45,7 +48,13 @@ import torch
 from tqdm import tqdm
 
 from .. import __version__
-from ..atomic import atomic_dir, atomic_write_json
+from ..atomic import (
+    atomic_dir,
+    atomic_write_json,
+    check_result_folder,
+    mark_result_folder,
+    result_manifest,
+)
 from ..data.framing.training import TrainingFraming
 from ..data.prepare.config import parse_frames
 from ..data.prepare.split import parse_shard, shard_frames
@@ -62,6 +71,8 @@ from .lift import LiftModels
 from .lift_input import LiftInput, frame_input
 
 FRAMES_DIR = "frames"
+#: The command named in ``OUT``'s result manifest.
+VIDEO_COMMAND = "infer --video"
 
 
 def frame_folder(frame: int) -> str:
@@ -188,7 +199,8 @@ def infer_video(recording: str | os.PathLike, out_dir: str | os.PathLike, *,
                 seed: int = 0, sampler: SamplingSettings | None = None,
                 filters: SplatFilters | None = None, orbit_frames: int = 120,
                 turntable_size: int = 256, max_frames: int | None = None,
-                progress: bool = True, models: LiftModels | None = None) -> VideoResult:
+                progress: bool = True, models: LiftModels | None = None,
+                overwrite: bool = False) -> VideoResult:
     """Lift every ``every``-th frame of camera ``camera`` of ``recording`` (module docstring).
     ``process``: this process's ``(index, count)`` (default: from ``accelerate launch``, else
     one process). ``triangulate``: also decode every camera's mask to compare the one-view centre
@@ -208,13 +220,14 @@ def infer_video(recording: str | os.PathLike, out_dir: str | os.PathLike, *,
     sampler = sampler or SamplingSettings()
     settings = sampler.resolved()
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a folder")
+    inputs = (recording, dataset, mvdiff, gslrm)
+    check_result_folder(out, VIDEO_COMMAND, overwrite=overwrite, inputs=inputs)
     rec = Recording.open(recording)
     if not 0 <= camera < rec.num_cameras:
         raise ConfigError(f"--camera {camera}: the recording has cameras 0..{rec.num_cameras - 1}")
     selected = select_video_frames(rec.num_frames, frames, every)
     mine = partition(selected, shard, process)
+    _claim(out, overwrite, inputs)
     remove_stale_temporaries(out, {int(f) for f in mine})
     finished = done_frames(out)
     pending = [int(f) for f in mine if int(f) not in finished]
@@ -241,6 +254,19 @@ def infer_video(recording: str | os.PathLike, out_dir: str | os.PathLike, *,
         result.turntable = _finish(out, selected, rec, every, models, mvdiff, gslrm, settings,
                                    seed, orbit_frames, turntable_size, device, progress)
     return result
+
+
+def _claim(out: Path, overwrite: bool, inputs: tuple[Any, ...]) -> None:
+    """Make ``out`` this run's folder (module docstring): an earlier run's is continued, another
+    one (with ``overwrite``) cleared."""
+    def ours() -> bool:  # read when needed: the run's other processes claim it too
+        return (result_manifest(out) or {}).get("command") == VIDEO_COMMAND
+
+    if check_result_folder(out, VIDEO_COMMAND, overwrite=overwrite, inputs=inputs) and not ours():
+        shutil.rmtree(out, ignore_errors=True)  # --overwrite (another process may clear it too)
+    if not ours():
+        out.mkdir(parents=True, exist_ok=True)
+        mark_result_folder(out, VIDEO_COMMAND)
 
 
 def _run(models: LiftModels, rec: Recording, camera: int, pending: list[int], out: Path,
@@ -339,5 +365,6 @@ def _finish(out: Path, selected: np.ndarray, rec: Recording, every: int,
     return path
 
 
-__all__ = ["FRAMES_DIR", "VideoResult", "done_frames", "frame_folder", "infer_video",
-           "partition", "process_slot", "remove_stale_temporaries", "select_video_frames"]
+__all__ = ["FRAMES_DIR", "VIDEO_COMMAND", "VideoResult", "done_frames", "frame_folder",
+           "infer_video", "partition", "process_slot", "remove_stale_temporaries",
+           "select_video_frames"]

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,14 +64,15 @@ from ..cameras.rig import Rig, RigError, require_same_rig
 from ..data.sample import SampleViews
 from ..devices import resolve_device
 from ..errors import ConfigError
-from ..gslrm.checkpoints import load_gslrm
+from ..gslrm.checkpoints import MODEL_DIR, load_gslrm
 from ..gslrm.inference import SplatFilters, reconstruct_gaussians
 from ..gslrm.model import GSLRM
 from ..mvdiff.camera_embedding import relative_pose_features
-from ..mvdiff.pipeline import MultiViewDiffusionPipeline
+from ..mvdiff.pipeline import PIPELINE_DIR, MultiViewDiffusionPipeline
 from ..mvdiff.solvers import DEFAULT_GUIDANCE
 from ..splat import Gaussians
 from ..splat.outputs import VIEWS_DIR
+from ..train.checkpoints import resolve_payload
 
 #: Names users give to dtypes (``--dtype``) → torch dtypes.
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
@@ -111,17 +112,25 @@ class LiftModels:
     dtype: torch.dtype = torch.float32
     mvdiff_path: Path | None = None
     gslrm_path: Path | None = None
+    #: How each checkpoint was found from the path given (``"latest checkpoint of run …"``;
+    #: absent: loaded as given), by stage.
+    found: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, mvdiff: str | os.PathLike, gslrm: str | os.PathLike, *, device: str = "cpu",
              dtype: str | None = None) -> LiftModels:
         """Load both checkpoints onto ``device`` (Stage 1 in ``dtype``, see :func:`parse_dtype`;
-        Stage 2 keeps float32 weights and runs under bf16 autocast on CUDA). Raises
+        Stage 2 keeps float32 weights and runs under bf16 autocast on CUDA). Each may be named
+        by its payload folder (or FaceLift's file / folder), a training checkpoint folder or a
+        training run (its newest complete checkpoint):
+        :func:`~mouselift.train.checkpoints.resolve_payload`. Raises
         :class:`RigMismatchError` when their rigs differ, and the loaders' one-line errors for
         missing or malformed checkpoints."""
         torch_device = resolve_device(device)
         torch_dtype = parse_dtype(dtype, torch_device)
-        mvdiff_path, gslrm_path = Path(mvdiff), Path(gslrm)
+        gslrm_path, gslrm_found = resolve_payload(gslrm, MODEL_DIR)
+        mvdiff_path, mvdiff_found = resolve_payload(mvdiff, PIPELINE_DIR)
+        found = {k: v for k, v in (("mvdiff", mvdiff_found), ("gslrm", gslrm_found)) if v}
         model, stage2_rig = load_gslrm(gslrm_path, device=torch_device)
         pipe = MultiViewDiffusionPipeline.from_pretrained(mvdiff_path, dtype=torch_dtype)
         stage1 = f"Stage 1 checkpoint {mvdiff_path}"
@@ -139,7 +148,8 @@ class LiftModels:
         except RigError as exc:
             raise RigMismatchError(str(exc)) from None
         pipe.to(torch_device)
-        return cls(pipe, model, pipe.rig, torch_device, torch_dtype, mvdiff_path, gslrm_path)
+        return cls(pipe, model, pipe.rig, torch_device, torch_dtype, mvdiff_path, gslrm_path,
+                   found)
 
     # --- reports --------------------------------------------------------------------------------
     @property
@@ -158,6 +168,7 @@ class LiftModels:
         """Checkpoints, rig, device and dtypes, for ``report.json``."""
         return {
             "checkpoints": {"mvdiff": str(self.mvdiff_path), "gslrm": str(self.gslrm_path)},
+            "checkpoints_found": dict(self.found),
             "rig": self.rig.summary(), "rig_name": self.rig.name,
             "rig_fingerprint": self.rig.fingerprint(), "rig_views": self.rig.names,
             "resolution": [self.rig.width, self.rig.height],

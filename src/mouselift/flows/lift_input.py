@@ -22,6 +22,10 @@ functions ``mouselift prepare`` uses (:mod:`mouselift.data.framing.crops`,
 * ``crop="none"``: the image is already a crop in the training framing (e.g. a prepared sample's
   ``cam_000.png``): only resized; the rig's average cameras.
 
+**Too small to lift**: an image with a side under :data:`MIN_IMAGE_SIDE` pixels, or a mask of
+fewer than :data:`MIN_MASK_PIXELS` mouse pixels, is refused (:func:`check_input_size`): the crop
+would be a few pixels blown up to the rig's resolution, not a mouse.
+
 The crop is RGBA uint8 ``(S, S, 4)`` at the rig's resolution ``S``, alpha = the mask (pixels
 outside the source image are transparent). World units: mm for the recording's world, FaceLift's
 units (mean camera distance ``target_distance``) for the cameras returned.
@@ -65,6 +69,10 @@ DEFAULT_COVERAGE = 0.1
 #: How a rig view names the calibration camera it was prepared from (``images/cam_003.png``).
 RIG_CAMERA_NAME = re.compile(r"^cam_(\d+)$")
 CROPS = ("auto", "none")
+#: The smallest image side (px) a mouse crop is made from (module docstring).
+MIN_IMAGE_SIDE = 32
+#: The fewest mask pixels (above the mask threshold) a mouse crop is made from: an 8×8 patch.
+MIN_MASK_PIXELS = 64
 CENTRES = ("one-view", "all-views")
 FRAME, RIG_AVERAGE = "frame", "rig average"
 
@@ -115,9 +123,27 @@ def _crop_report(method: str, geometry: CropGeometry | None, **extra: Any) -> di
     return report
 
 
+def check_input_size(image: np.ndarray, mask: np.ndarray | None, threshold: int = 127) -> None:
+    """Refuse (one-line :class:`~mouselift.errors.ConfigError`) an image too small to hold a
+    mouse crop or a mask with too few pixels (``> threshold``) to be one (module docstring)."""
+    height, width = image.shape[:2]
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise ConfigError(f"the image is {width}×{height} pixels: too small to hold a mouse "
+                          f"(each side needs at least {MIN_IMAGE_SIDE} pixels)")
+    if mask is None:
+        return
+    area = int(np.count_nonzero(np.asarray(mask) > threshold))
+    if area == 0:
+        raise ConfigError("the mask is empty: no mouse to crop")
+    if area < MIN_MASK_PIXELS:
+        raise ConfigError(f"the mask covers {area} pixels: too few for a mouse crop (at least "
+                          f"{MIN_MASK_PIXELS})")
+
+
 def as_is_input(image: np.ndarray, mask: np.ndarray | None, rig: Rig) -> LiftInput:
     """``crop="none"``: the image (with its mask as alpha, opaque without one) resized to the
     rig's resolution; it must be square like the rig's views."""
+    check_input_size(image, mask)
     size = _square_size(rig)
     height, width = image.shape[:2]
     if width != height:
@@ -144,6 +170,7 @@ def frame_input(image: np.ndarray, mask: np.ndarray, *, rig: Rig, framing: Train
     ``"all-views"``) or to compare with the one-view centre."""
     if centre not in CENTRES:
         raise ConfigError(f"centre {centre!r}: use one of {', '.join(CENTRES)}")
+    check_input_size(image, mask, framing.config.mask_threshold)
     if calibration is None:
         if centre == "all-views":
             raise ConfigError("--centre all-views needs a recording frame (every camera's mask)")
@@ -240,8 +267,6 @@ def _uncalibrated(image: np.ndarray, mask: np.ndarray, rig: Rig, framing: Traini
     """The 2D crop (module docstring) with the rig's average cameras."""
     size = _square_size(rig)
     stats = mask_stats(mask, framing.config.mask_threshold)
-    if stats.area == 0:
-        raise ConfigError("the mask is empty: no mouse to crop")
     coverage = framing.coverage.get(rig.names[0])
     source = "training data" if coverage is not None else "default"
     coverage = coverage if coverage is not None else DEFAULT_COVERAGE
@@ -258,5 +283,6 @@ def _uncalibrated(image: np.ndarray, mask: np.ndarray, rig: Rig, framing: Traini
     return LiftInput(rgba, None, report)
 
 
-__all__ = ["CENTRES", "CROPS", "DEFAULT_COVERAGE", "FRAME", "RIG_AVERAGE", "LiftInput",
-           "as_is_input", "frame_input", "rig_camera_indices"]
+__all__ = ["CENTRES", "CROPS", "DEFAULT_COVERAGE", "FRAME", "MIN_IMAGE_SIDE", "MIN_MASK_PIXELS",
+           "RIG_AVERAGE", "LiftInput", "as_is_input", "check_input_size", "frame_input",
+           "rig_camera_indices"]

@@ -5,7 +5,9 @@ the RGBA images it lists). Its views, composited on white (FaceLift's background
 the model with **their own cameras** (a prepared sample's cameras are the frame's real ones in
 the normalised world; :class:`~mouselift.gslrm.inference.Stage2Model`). The Gaussians are
 filtered with FaceLift's inference filters (:class:`~mouselift.gslrm.inference.SplatFilters`)
-and written to ``OUT``:
+and written to ``OUT`` (which appears whole when the run finishes, replacing an earlier
+``reconstruct``'s; any other non-empty folder only with ``overwrite``:
+:func:`mouselift.atomic.result_folder`):
 
 * ``gaussians.ply`` — graphdeco layout (SuperSplat, PlayCanvas);
 * ``turntable.mp4`` — an orbit at 20° elevation around the origin;
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..atomic import check_result_folder, result_folder
 from ..data.sample import EVAL_DIR, SampleViews, has_eval_views, load_sample_views
 from ..devices import resolve_device, seconds_since
 from ..gslrm.inference import SplatFilters, Stage2Model, num_predicted
@@ -41,6 +44,7 @@ from ..splat.outputs import (
     TurntableSettings,
     write_splat_outputs,
 )
+from ..train.checkpoints import loaded_from
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,8 @@ class ReconstructResult:
         m = self.metrics
         lines = [f"reconstruct {m['views']} → {self.out_dir}",
                  f"  {m['num_gaussians']} Gaussians kept of {m['num_predicted']} "
-                 f"({m['seconds']['model']:.2f} s model, {m['device']})"]
+                 f"({m['seconds']['model']:.2f} s model, {m['device']})",
+                 f"  gslrm: {loaded_from(m['checkpoint'], m.get('checkpoint_found') or '')}"]
         for key in ("held_out", "inputs"):
             if m.get(key):
                 lines.append(format_view_scores(key.replace("_", "-"), m[key]))
@@ -66,11 +71,13 @@ def reconstruct(views_dir: str | os.PathLike, out_dir: str | os.PathLike,
                 device: str = "cpu", vgg_weights: str | os.PathLike | None = None,
                 lpips_weights: str | os.PathLike | None = None,
                 turntable_frames: int = 48, turntable_size: int = 256,
-                progress: bool = True) -> ReconstructResult:
+                progress: bool = True, overwrite: bool = False) -> ReconstructResult:
     """Reconstruct ``views_dir`` with the GS-LRM ``checkpoint`` (ours or FaceLift's ``.pt``)
     and write the outputs listed in the module docstring to ``out_dir``."""
     filters = filters or SplatFilters()
     views_dir, out_dir = Path(views_dir), Path(out_dir)
+    inputs = (views_dir, checkpoint, vgg_weights, lpips_weights)
+    check_result_folder(out_dir, "reconstruct", overwrite=overwrite, inputs=inputs)
     views = load_sample_views(views_dir)
     held_out = load_sample_views(views_dir / EVAL_DIR) if has_eval_views(views_dir) else None
     torch_device = resolve_device(device)
@@ -83,7 +90,8 @@ def reconstruct(views_dir: str | os.PathLike, out_dir: str | os.PathLike,
 
     rig = stage2.rig
     metrics: dict[str, Any] = {
-        "views": str(views_dir), "checkpoint": str(checkpoint), "rig": rig.summary(),
+        "views": str(views_dir), "checkpoint": str(stage2.gslrm_path),
+        "checkpoint_found": stage2.gslrm_found or None, "rig": rig.summary(),
         "rig_fingerprint": rig.fingerprint(), "device": str(torch_device),
         "mouselift": __version__, "num_predicted": num_predicted(stage2.gslrm, len(views)),
         "num_gaussians": len(gaussians), "filters": filters.model_dump(),
@@ -100,9 +108,10 @@ def reconstruct(views_dir: str | os.PathLike, out_dir: str | os.PathLike,
         grid_renders = np.concatenate([input_renders, held_renders])
     radius = float(np.mean([np.linalg.norm(c.center) for c in views.cameras]))
     targets = to_uint8(composite(grid_views.rgba, WHITE))
-    write_splat_outputs(out_dir, gaussians, renders=grid_renders, targets=targets,
-                        metrics=metrics, progress=progress, turntable=TurntableSettings(
-                            radius=radius, frames=turntable_frames, size=turntable_size))
+    with result_folder(out_dir, "reconstruct", overwrite=overwrite, inputs=inputs) as tmp:
+        write_splat_outputs(tmp, gaussians, renders=grid_renders, targets=targets,
+                            metrics=metrics, progress=progress, turntable=TurntableSettings(
+                                radius=radius, frames=turntable_frames, size=turntable_size))
     return ReconstructResult(out_dir, gaussians, metrics)
 
 

@@ -30,9 +30,12 @@ from ..atomic import atomic_dir
 from ..cameras.rig import RIG_DIR, Rig, RigError, facelift_rig, load_rig, require_same_rig
 from ..errors import WeightsError
 from ..metrics.weights_io import load_torch_file
+from ..train.checkpoints import resolve_payload
 from .config import GSLRMConfig, load_gslrm_config
 from .model import GSLRM
 
+#: A training checkpoint's payload: our GS-LRM folder (EMA weights, config, rig).
+MODEL_DIR = "model"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 INFO_FILE = "mouselift.json"
@@ -109,9 +112,11 @@ def load_gslrm(source: str | os.PathLike, *, rig: Rig | None = None,
                device: str | torch.device = "cpu",
                facelift_config: GSLRMConfig | None = None) -> tuple[GSLRM, Rig]:
     """``(model, its rig)`` from our checkpoint folder, or from FaceLift's ``.pt`` (the
-    ``facelift`` preset unless ``facelift_config``; its rig is :func:`facelift_rig`). With
-    ``rig``, a checkpoint made for another rig is refused, naming both."""
-    path = Path(source)
+    ``facelift`` preset unless ``facelift_config``; its rig is :func:`facelift_rig`). ``source``
+    may also name a training run (its newest complete checkpoint) or a training checkpoint
+    (its ``model/``): :func:`~mouselift.train.checkpoints.resolve_payload`. With ``rig``, a
+    checkpoint made for another rig is refused, naming both."""
+    path, _ = resolve_payload(source, MODEL_DIR)
     if path.is_file():
         model = load_facelift_checkpoint(path, facelift_config, device=device)
         own = facelift_rig(model.config.image_size)
@@ -156,6 +161,7 @@ def read_info(folder: str | os.PathLike) -> dict[str, Any]:
 
 
 __all__ = [
+    "MODEL_DIR",
     "load_facelift_checkpoint",
     "load_gslrm",
     "load_state_strictly",

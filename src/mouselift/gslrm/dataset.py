@@ -98,7 +98,9 @@ class GSLRMDataConfig(StrictModel):
         "white", description="colour behind the mouse (FaceLift: white); random: one colour "
         "per object")
     image_size: int | None = Field(
-        None, ge=8, description="square output side in pixels (default: the samples' own)")
+        None, ge=8, description="square side in pixels the views are resized to (train gslrm: "
+        "default the model's image_size; another size trains and saves the model at that size. "
+        "The dataset alone: default the samples' own)")
 
     @model_validator(mode="after")
     def _views(self) -> GSLRMDataConfig:

@@ -28,7 +28,8 @@ from ..data.sample import SampleViews
 from ..devices import resolve_device
 from ..images import WHITE, composite
 from ..splat import Gaussians
-from .checkpoints import load_gslrm
+from ..train.checkpoints import loaded_from, resolve_payload
+from .checkpoints import MODEL_DIR, load_gslrm
 from .model import GSLRM, cameras_to_tensors
 
 
@@ -108,24 +109,31 @@ def reconstruct_gaussians(model: GSLRM, objects: Sequence[SampleViews], *,
 @dataclass
 class Stage2Model:
     """Stage 2 alone (``reconstruct``, ``infer --views``, ``eval`` without Stage 1): the
-    GS-LRM of a checkpoint and the rig it carries, on ``device``."""
+    GS-LRM of a checkpoint and the rig it carries, on ``device``. ``gslrm_path`` is what was
+    loaded, ``gslrm_found`` how it was found from the path given (``""``: as given; see
+    :func:`~mouselift.train.checkpoints.resolve_payload`)."""
 
     gslrm: GSLRM
     rig: Rig
     device: torch.device
     gslrm_path: Path
+    gslrm_found: str = ""
 
     @classmethod
     def load(cls, gslrm: str | os.PathLike, *, device: str | torch.device = "cpu"
              ) -> Stage2Model:
+        """``gslrm``: our model folder, FaceLift's ``.pt``, a training checkpoint folder or a
+        training run (its newest complete checkpoint)."""
         torch_device = resolve_device(device)
-        model, rig = load_gslrm(gslrm, device=torch_device)
-        return cls(model, rig, torch_device, Path(gslrm))
+        path, found = resolve_payload(gslrm, MODEL_DIR)
+        model, rig = load_gslrm(path, device=torch_device)
+        return cls(model, rig, torch_device, path, found)
 
     def describe(self) -> dict[str, Any]:
         """Checkpoint, rig and device, for ``report.json`` / ``eval.json`` (the keys of
         :meth:`mouselift.flows.lift.LiftModels.describe` that Stage 2 has)."""
         return {"checkpoints": {"mvdiff": None, "gslrm": str(self.gslrm_path)},
+                "checkpoints_found": {"gslrm": self.gslrm_found} if self.gslrm_found else {},
                 "rig": self.rig.summary(), "rig_name": self.rig.name,
                 "rig_fingerprint": self.rig.fingerprint(),
                 "gslrm_resolution": self.gslrm.config.image_size, "device": str(self.device)}
@@ -138,5 +146,14 @@ class Stage2Model:
                                      filters=filters)[0]
 
 
-__all__ = ["SplatFilters", "Stage2Model", "num_predicted", "predict_gaussians",
-           "predict_gaussians_batch", "reconstruct_gaussians"]
+def checkpoint_lines(info: dict[str, Any]) -> list[str]:
+    """The summary lines saying which checkpoints a command loaded, from the keys of
+    :meth:`Stage2Model.describe` / :meth:`~mouselift.flows.lift.LiftModels.describe`:
+    ``"  gslrm: runs/x/checkpoints/checkpoint-000200/model (latest checkpoint of run runs/x)"``."""
+    found = info.get("checkpoints_found") or {}
+    return [f"  {stage}: {loaded_from(path, found.get(stage, ''))}"
+            for stage, path in (info.get("checkpoints") or {}).items() if path is not None]
+
+
+__all__ = ["SplatFilters", "Stage2Model", "checkpoint_lines", "num_predicted",
+           "predict_gaussians", "predict_gaussians_batch", "reconstruct_gaussians"]

@@ -8,6 +8,11 @@ LPIPS, optionally masked, FaceLift's L2 warm-up). AdamW with FaceLift's groups (
 with a fixed choice of inputs, and a grid of renders over targets. A checkpoint's payload is
 ``model/`` (:func:`~mouselift.gslrm.checkpoints.save_gslrm`: EMA weights, config, rig).
 
+Views reach the model at its ``image_size`` whatever the dataset's resolution (FaceLift trains at
+its fixed size): a 512-px dataset trains the ``tiny`` model on 64² views. A different size is the
+explicit ``data.image_size``; the model is then trained and saved (config, rig) at that size, so a
+checkpoint always describes the views it was trained on.
+
 Launch: ``mouselift train gslrm …`` on one device, or ``accelerate launch [--multi_gpu …] -m
 mouselift train gslrm …``.
 """
@@ -29,16 +34,12 @@ from ..metrics import load_lpips
 from ..metrics.image import masked_psnr, psnr, ssim
 from ..splat.render import render
 from ..train import Run, Stage, TrainResult, Validation, train_stage, weight_decay_groups
-from .checkpoints import load_facelift_checkpoint, load_gslrm, save_gslrm
+from .checkpoints import MODEL_DIR, load_facelift_checkpoint, load_gslrm, save_gslrm
 from .config import load_gslrm_config
 from .dataset import GSLRMDataset, collate_gslrm
 from .losses import load_perceptual_loss, stage2_loss
 from .model import GSLRM, GSLRMOutput
 from .train_config import TrainGSLRMConfig
-
-#: A checkpoint's payload: our GS-LRM folder (EMA weights, config, rig); load it with
-#: :func:`~mouselift.gslrm.checkpoints.load_gslrm`.
-MODEL_DIR = "model"
 
 
 def render_targets(out: GSLRMOutput, K: torch.Tensor, c2w: torch.Tensor,
@@ -88,10 +89,19 @@ class GSLRMStage(Stage):
             model, self.rig = load_gslrm(run.resume_from / MODEL_DIR, device=device)
         else:
             model = self._initial_model(device)
+            size = config.data.image_size
+            if size is not None and size != model.config.image_size:
+                # an explicit data.image_size: the model is trained, and saved, at that size
+                if size % model.config.patch_size:
+                    raise ConfigError(f"data.image_size {size} must be a multiple of the "
+                                      f"model's patch size {model.config.patch_size}")
+                model.config = model.config.model_copy(update={"image_size": size})
             # the cameras of the views the model takes: at its resolution (as Stage 1's rig)
             self.rig = resolve_rig(config.rig, dataset=self.dataset_dir,
                                    resolution=model.config.image_size,
                                    reference_view=config.reference_view, split=config.train_split)
+        # views reach the model at its resolution, whatever the dataset's (FaceLift's fixed size)
+        self.data = config.data.model_copy(update={"image_size": model.config.image_size})
         if config.gradient_checkpointing is not None:
             model.config = model.config.model_copy(
                 update={"gradient_checkpointing": config.gradient_checkpointing})
@@ -110,8 +120,8 @@ class GSLRMStage(Stage):
         self.val_dataset = None
         if config.validation_samples and read_split(self.dataset_dir, config.val_split,
                                                     missing_ok=True):
-            val_data = config.data.model_copy(update={"input_selection": "fixed",
-                                                      "background": "white"})
+            val_data = self.data.model_copy(update={"input_selection": "fixed",
+                                                    "background": "white"})
             self.val_dataset = GSLRMDataset(self.dataset_dir, config.val_split, val_data,
                                             seed=config.seed)
         self.model = model.to(device).train()
@@ -136,7 +146,7 @@ class GSLRMStage(Stage):
         return weight_decay_groups(model.named_parameters(), self.config.weight_decay)
 
     def train_dataset(self) -> Dataset:
-        return GSLRMDataset(self.dataset_dir, self.config.train_split, self.config.data,
+        return GSLRMDataset(self.dataset_dir, self.config.train_split, self.data,
                             seed=self.config.seed)
 
     # --- one micro-batch ---------------------------------------------------------------------

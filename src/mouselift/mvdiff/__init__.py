@@ -13,14 +13,30 @@
 * :mod:`~mouselift.mvdiff.embeds` — prompt embeddings of a rig (``mouselift embeds``).
 """
 
-from .attention import MultiViewAttnProcessor, set_multiview_attention
-from .camera_embedding import CameraEmbedding, MultiViewDenoiser, relative_pose_features
-from .config import PipelineArchitecture, load_mvdiff_config
-from .pipeline import MultiViewDiffusionPipeline, MultiViewOutput
-from .solvers import SOLVERS, SamplingSettings
-from .train_config import TrainMVDiffConfig, load_train_mvdiff_config
-from .trainer import TrainResult, train_mvdiff
-from .unet import MultiViewSettings, UNetArchitecture, build_unet, load_unet
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    "CameraEmbedding": ".camera_embedding",
+    "MultiViewAttnProcessor": ".attention",
+    "MultiViewDenoiser": ".camera_embedding",
+    "MultiViewDiffusionPipeline": ".pipeline",
+    "MultiViewOutput": ".pipeline",
+    "MultiViewSettings": ".unet",
+    "PipelineArchitecture": ".config",
+    "SOLVERS": ".solvers",
+    "SamplingSettings": ".solvers",
+    "TrainMVDiffConfig": ".train_config",
+    "TrainResult": ".trainer",
+    "UNetArchitecture": ".unet",
+    "build_unet": ".unet",
+    "load_mvdiff_config": ".config",
+    "load_train_mvdiff_config": ".train_config",
+    "load_unet": ".unet",
+    "relative_pose_features": ".camera_embedding",
+    "set_multiview_attention": ".attention",
+    "train_mvdiff": ".trainer",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "SOLVERS",

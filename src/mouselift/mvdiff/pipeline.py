@@ -41,6 +41,7 @@ from ..cameras.rig import (
 )
 from ..errors import MouseliftError, WeightsError
 from ..images import background_tensor, chw_to_uint8, composite, image_grid, resize
+from ..train.checkpoints import resolve_payload
 from .attention import set_multiview_attention
 from .camera_embedding import (
     CameraEmbedding,
@@ -70,6 +71,8 @@ from .solvers import DEFAULT_GUIDANCE, SamplingSettings
 from .unet import MultiViewSettings, build_unet, load_unet
 
 SETTINGS_FORMAT = "mouselift-mvdiff"
+#: A training checkpoint's payload: the whole pipeline in diffusers layout (EMA weights, rig).
+PIPELINE_DIR = "pipeline"
 
 _MODEL_INDEX = {
     "_class_name": "StableUnCLIPImg2ImgPipeline",
@@ -179,6 +182,13 @@ class MultiViewDiffusionPipeline:
     @property
     def dtype(self) -> torch.dtype:
         return next(self.unet.parameters()).dtype
+
+    @property
+    def native_size(self) -> int:
+        """The square view side its UNet is built for: the UNet's latent size times the VAE's
+        downsampling (FaceLift's ``pipeckpts``: 64 × 8 = 512 px; the ``tiny`` preset: 64 px)."""
+        factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
+        return int(self.unet.config.sample_size) * factor
 
     @property
     def tokenizer(self) -> Any:
@@ -371,13 +381,15 @@ class MultiViewDiffusionPipeline:
                         dtype: torch.dtype | None = None,
                         device: str | torch.device | None = None,
                         load_text_encoder: bool = False) -> MultiViewDiffusionPipeline:
-        """Load a pipeline folder (ours or FaceLift's ``pipeckpts``) from a local path.
+        """Load a pipeline folder (ours or FaceLift's ``pipeckpts``) from a local path; a
+        training run (its newest complete checkpoint) or checkpoint folder (its ``pipeline/``)
+        names its pipeline (:func:`~mouselift.train.checkpoints.resolve_payload`).
 
         The rig is ``rig`` if given (prompt embeddings are then made with the text encoder unless
         ``prompt_embeds`` is given), else the folder's ``rig/`` if any."""
-        folder = Path(folder)
+        folder, _ = resolve_payload(folder, PIPELINE_DIR)
         if not folder.is_dir():
-            raise WeightsError(f"{folder}: pipeline folder not found")
+            raise WeightsError(f"{folder}: not a folder (a Stage-1 pipeline is a folder)")
         missing = [name for name in REQUIRED if not (folder / name).is_dir()]
         if missing:
             raise WeightsError(f"{folder}: not a Stage-1 pipeline folder (missing "

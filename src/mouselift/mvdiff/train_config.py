@@ -5,14 +5,16 @@ own."""
 from __future__ import annotations
 
 import os
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from ..config import StrictModel, load_config
 from ..train.config import TrainLoopConfig
-from .losses import Objective
 from .solvers import SOLVERS, SolverName
+
+if TYPE_CHECKING:  # the objective needs torch and diffusers; the config (``--help``) does not
+    from .losses import Objective
 
 
 class AugmentConfig(StrictModel):
@@ -59,7 +61,8 @@ class TrainMVDiffConfig(TrainLoopConfig):
     reference_view: int = Field(0, ge=0, description="dataset view used as the input view "
                                 "(fixed: a random reference view collapsed training)")
     image_size: int | None = Field(None, ge=8, description="train at this square image side in "
-                                   "pixels (default: the rig's)")
+                                   "pixels (default: the pipeline's own — its saved rig's, or "
+                                   "its UNet's — never the dataset's)")
     attention: Literal["sparse", "dense"] | None = None
     camera_embedding: bool = Field(False, description="add a zero-initialised camera embedding "
                                    "if the pipeline has none")
@@ -93,6 +96,10 @@ class TrainMVDiffConfig(TrainLoopConfig):
     def _source(self) -> TrainMVDiffConfig:
         if self.pipeline is not None and self.init is not None:
             raise ValueError("give either pipeline (pretrained) or init (random), not both")
+        if self.pipeline is None and self.init is None:
+            raise ValueError("give pipeline (pretrained weights, e.g. FaceLift's pipeckpts) or "
+                             "init (a random pipeline of a mouselift/configs/mvdiff preset, "
+                             "e.g. tiny; or --config tiny)")
         if self.condition_drop_rule == "facelift" and self.condition_drop > 1 / 3:
             raise ValueError("condition_drop must be ≤ 1/3 with condition_drop_rule facelift "
                              "(it drops on [0, 3r))")
@@ -103,6 +110,8 @@ class TrainMVDiffConfig(TrainLoopConfig):
 
     def objective(self) -> Objective:
         """The training objective these settings name."""
+        from .losses import Objective
+
         return Objective(snr_gamma=self.snr_gamma, snr_weighting=self.snr_weighting,
                          condition_drop=self.condition_drop,
                          condition_drop_rule=self.condition_drop_rule,

@@ -36,26 +36,25 @@ from .camera_embedding import CameraEmbedding, time_embed_dim
 from .config import load_mvdiff_config
 from .dataset import MultiViewDataset
 from .losses import diffusion_loss, evaluate_loss
-from .pipeline import MultiViewDiffusionPipeline
+from .pipeline import PIPELINE_DIR, MultiViewDiffusionPipeline
 from .train_config import TrainMVDiffConfig
 from .unet import MultiViewSettings
 
-#: A checkpoint's payload: the whole pipeline in diffusers layout (EMA weights, rig); load it with
-#: :meth:`MultiViewDiffusionPipeline.from_pretrained`.
-PIPELINE_DIR = "pipeline"
-
 
 def build_rig(config: TrainMVDiffConfig, pipe: MultiViewDiffusionPipeline) -> Rig:
-    """The rig named by ``config.rig`` (at ``config.image_size`` when set)."""
+    """The rig named by ``config.rig``, at ``config.image_size`` when set, else at the
+    pipeline's own size — its saved rig's (a pipeline trained here), or the size its UNet is
+    built for (:attr:`MultiViewDiffusionPipeline.native_size`) — never the dataset's: the UNet
+    and VAE get views at the size the rig says."""
     if config.rig == "pipeline":
         if pipe.rig is None:
             raise ConfigError("rig: 'pipeline' but the pipeline has no saved rig")
         rig = pipe.rig
-        if config.image_size is not None and (rig.width, rig.height) != (config.image_size,) * 2:
-            rig = rig.resized(config.image_size)
-        return rig
-    return resolve_rig(config.rig, dataset=config.dataset, resolution=config.image_size,
-                       reference_view=config.reference_view, split=config.train_split)
+    else:
+        rig = resolve_rig(config.rig, dataset=config.dataset, reference_view=config.reference_view,
+                          split=config.train_split)
+    size = config.image_size or (pipe.rig.width if pipe.rig is not None else pipe.native_size)
+    return rig if (rig.width, rig.height) == (size, size) else rig.resized(size)
 
 
 def load_training_pipeline(config: TrainMVDiffConfig, resume_from: Path | None
@@ -67,7 +66,7 @@ def load_training_pipeline(config: TrainMVDiffConfig, resume_from: Path | None
     if config.pipeline is not None:
         pipe = MultiViewDiffusionPipeline.from_pretrained(config.pipeline)
     else:
-        arch = load_mvdiff_config(config.init or "tiny")
+        arch = load_mvdiff_config(config.init)
         pipe = MultiViewDiffusionPipeline.from_architecture(arch, seed=config.seed)
     pipe.set_rig(build_rig(config, pipe))
     assert pipe.rig is not None

@@ -12,11 +12,24 @@
 Nothing here knows a stage: stages import this package, never the other way round.
 """
 
-from .checkpoints import CheckpointError
-from .config import TrainLoopConfig
-from .engine import LossNotFiniteError, TrainingEngine, TrainResult, train_stage
-from .sampling import EpochSampler, step_generator
-from .stage import Run, Stage, Validation, trainable_parameters, weight_decay_groups
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    "CheckpointError": ".checkpoints",
+    "EpochSampler": ".sampling",
+    "LossNotFiniteError": ".engine",
+    "Run": ".stage",
+    "Stage": ".stage",
+    "TrainLoopConfig": ".config",
+    "TrainResult": ".engine",
+    "TrainingEngine": ".engine",
+    "Validation": ".stage",
+    "step_generator": ".sampling",
+    "train_stage": ".engine",
+    "trainable_parameters": ".stage",
+    "weight_decay_groups": ".stage",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "CheckpointError",

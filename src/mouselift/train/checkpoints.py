@@ -38,7 +38,7 @@ _HIDDEN = ".checkpoint-*.partial"
 
 
 class CheckpointError(MouseliftError):
-    """A checkpoint to resume from is missing or incomplete (one-line message)."""
+    """A checkpoint (to load, or to resume from) is missing or incomplete (one-line message)."""
 
 
 def checkpoint_name(step: int) -> str:
@@ -78,17 +78,66 @@ def list_checkpoints(output_dir: Path, required: Sequence[str] = ()) -> list[tup
     return sorted(found)
 
 
+def resolve_checkpoint(path: str | os.PathLike, payload_dir: str | None = None
+                       ) -> tuple[Path | None, str]:
+    """The checkpoint folder ``path`` names, and how it was found: a run folder (holding
+    ``checkpoints/``) → its newest complete checkpoint (``"latest checkpoint of run …"``); a
+    checkpoint folder → itself; a checkpoint's ``payload_dir`` → that checkpoint (how: ``""``).
+    ``None`` for anything else (a payload saved on its own, FaceLift's ``.pt`` file or
+    ``pipeckpts`` folder). A path that does not exist is a one-line :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: does not exist")
+    if not path.is_dir():
+        return None, ""
+    required = (payload_dir,) if payload_dir else ()
+    if (path / STATE_FILE).is_file() or (payload_dir and (path / payload_dir).is_dir()):
+        return path, "from the checkpoint folder given"
+    if (path / CHECKPOINTS_DIR).is_dir():
+        found = list_checkpoints(path, required)
+        if not found:
+            holding = f"{payload_dir}/ and {STATE_FILE}" if payload_dir else STATE_FILE
+            raise CheckpointError(f"{path}: a run folder without a complete checkpoint (no "
+                                  f"{CHECKPOINTS_DIR}/checkpoint-NNNNNN/ with {holding})")
+        return found[-1][1], f"latest checkpoint of run {path}"
+    if payload_dir and path.name == payload_dir and (path.parent / STATE_FILE).is_file():
+        return path.parent, ""
+    return None, ""
+
+
+def resolve_payload(path: str | os.PathLike, payload_dir: str) -> tuple[Path, str]:
+    """What to load when a user names ``path``: ``(the payload, how it was found)``. A run
+    folder gives its newest complete checkpoint's ``payload_dir``, a checkpoint folder its
+    ``payload_dir``; anything else is loaded as given (how: ``""``) — the payload folder itself,
+    FaceLift's ``.pt`` file or ``pipeckpts`` folder. See :func:`resolve_checkpoint`."""
+    checkpoint, how = resolve_checkpoint(path, payload_dir)
+    if checkpoint is None or not how:
+        return Path(path), ""
+    if not (checkpoint / payload_dir).is_dir():
+        raise CheckpointError(f"{checkpoint}: a checkpoint without {payload_dir}/ (one of the "
+                              "other stage?)")
+    return checkpoint / payload_dir, how
+
+
+def loaded_from(path: str | os.PathLike, how: str) -> str:
+    """``path (how)`` — the line a command prints for a checkpoint it loaded."""
+    return f"{path} ({how})" if how else str(path)
+
+
 def resolve_resume(output_dir: Path, resume: str | Path, required: Sequence[str] = ()) -> Path:
-    """``"latest"`` → the newest complete checkpoint of the run; otherwise a checkpoint path."""
+    """``"latest"`` → the newest complete checkpoint of the run; otherwise a run folder (its
+    newest complete checkpoint), a checkpoint folder, or a checkpoint's payload folder."""
     if str(resume) == "latest":
         found = list_checkpoints(output_dir, required)
         if not found:
             raise CheckpointError(f"{checkpoints_root(output_dir)}: no complete checkpoint to "
                                   "resume from")
         return found[-1][1]
-    path = Path(resume).absolute()
-    if not path.is_dir():
-        raise CheckpointError(f"{path}: checkpoint folder not found")
+    given = Path(resume).absolute()
+    path, _ = resolve_checkpoint(given, required[0] if required else None)
+    if path is None:
+        raise CheckpointError(f"{given}: not a checkpoint folder (nor a run folder holding "
+                              f"{CHECKPOINTS_DIR}/)")
     if not is_complete(path, required):
         missing = [name for name in (STATE_FILE, TRAINING_STATE_DIR, *required)
                    if not (path / name).exists()]

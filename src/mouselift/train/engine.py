@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 from ..atomic import atomic_write_path
 from ..config import upgrade_renamed_keys
 from ..errors import ConfigError, MouseliftError
+from ..threads import single_thread_worker
 from . import checkpoints as ckpt
 from .config import TrainLoopConfig
 from .sampling import EpochSampler, step_generator
@@ -59,7 +60,8 @@ class TrainResult:
     """What one call of :func:`train_stage` did. ``losses``: mean loss (over micro-batches and
     processes) of each optimizer step run in this call, first to last; ``validations``:
     ``(step, metrics)`` of each validation (main process; with EMA weights), including the one
-    before the first step of a new run."""
+    before the first step of a new run; ``resumed_from``: the checkpoint a resumed run started
+    from."""
 
     output_dir: Path
     start_step: int
@@ -69,6 +71,7 @@ class TrainResult:
     checkpoints: list[Path] = field(default_factory=list)
     validation_images: list[Path] = field(default_factory=list)
     main_process: bool = True
+    resumed_from: Path | None = None
 
     @property
     def val_losses(self) -> list[tuple[int, float]]:
@@ -140,7 +143,8 @@ class TrainingEngine:
             self.accelerator.load_state(str(self.resume_from / ckpt.TRAINING_STATE_DIR))
             self.step = int(self.resume_state["step"])
         self.result = TrainResult(self.output_dir, self.step, self.step,
-                                  main_process=self.accelerator.is_main_process)
+                                  main_process=self.accelerator.is_main_process,
+                                  resumed_from=self.resume_from)
 
     # --- set-up -------------------------------------------------------------------------------
     def _resolve_resume(self, resume: str | Path | None) -> tuple[Path | None, dict[str, Any]]:
@@ -200,7 +204,8 @@ class TrainingEngine:
         self.loader = DataLoader(self.dataset, batch_size=config.batch_size,
                                  sampler=self.sampler, num_workers=config.workers,
                                  drop_last=True, pin_memory=acc.device.type == "cuda",
-                                 collate_fn=self.stage.collate_fn)
+                                 collate_fn=self.stage.collate_fn,
+                                 worker_init_fn=single_thread_worker)
 
     # --- one optimizer step -------------------------------------------------------------------
     def _batches(self) -> Iterator[Any]:

@@ -10,7 +10,10 @@ PATH may be (checked in this order):
   ``opencv_cameras.json`` (images at its ``file_path`` or ``views/<camera name>.png``); the sample
   whose real views to show from ``sample=`` or, failing that, the folder recorded in the numbers
   file (``"sample"``, ``"views"`` or ``"input"``, a path relative to the working directory or to
-  the output folder); ``input.png``, ``multiview.png`` and ``views.png`` as panel images;
+  the output folder); ``input.png``, ``multiview.png`` and ``views.png`` as panel images.
+  When the folder's result manifest lists its files (:func:`mouselift.atomic.result_folder`),
+  only those are shown: files left there by anything else are named in a note, never taken for
+  the result's;
 * **a sequence** — a folder of PLY files (``frame_000123.ply`` …) or of sub-folders that each hold
   ``gaussians.ply`` (their own ``metrics.json`` / ``report.json`` numbers become per-frame
   numbers), in natural order (``frame_2`` before ``frame_10``).
@@ -40,6 +43,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from ..atomic import RESULT_MANIFEST, result_manifest
 from ..cameras import Camera, read_opencv_cameras
 from ..data.layout import CAMERAS_FILE, IMAGES_DIR
 from ..data.sample import EVAL_DIR, has_eval_views, load_sample_views
@@ -177,11 +181,36 @@ def _read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
     return doc
 
 
-def _reports(folder: Path, notes: list[str]) -> list[dict[str, Any]]:
-    """The numbers files of ``folder`` that exist and parse (:data:`REPORT_NAMES` order)."""
+def result_files(folder: Path, notes: list[str]) -> frozenset[str] | None:
+    """The files (relative POSIX paths) of the result in ``folder`` as its result manifest lists
+    them, or ``None`` when it lists none (an older folder: every file is the result's). Files
+    beyond the list are named in a note."""
+    manifest = result_manifest(folder) or {}
+    files = manifest.get("files")
+    if not isinstance(files, list):
+        return None
+    listed = frozenset(f for f in files if isinstance(f, str))
+    extra = sorted(rel for p in folder.rglob("*") if p.is_file() and p.name != RESULT_MANIFEST
+                   and (rel := p.relative_to(folder).as_posix()) not in listed)
+    if extra:
+        more = ", …" if len(extra) > 3 else ""
+        notes.append(f"{folder}: {len(extra)} file(s) not part of its `mouselift "
+                     f"{manifest.get('command')}` result, not shown: {', '.join(extra[:3])}{more}")
+    return listed
+
+
+def _shown(folder: Path, name: str, listed: frozenset[str] | None) -> bool:
+    """Whether the file ``folder/name`` exists and belongs to the result (:func:`result_files`)."""
+    return (folder / name).is_file() and (listed is None or Path(name).as_posix() in listed)
+
+
+def _reports(folder: Path, notes: list[str], listed: frozenset[str] | None = None
+             ) -> list[dict[str, Any]]:
+    """The numbers files of ``folder`` that exist, belong to its result and parse
+    (:data:`REPORT_NAMES` order)."""
     docs = []
     for name in REPORT_NAMES:
-        if (folder / name).is_file() and (doc := _read_json(folder / name, notes)) is not None:
+        if _shown(folder, name, listed) and (doc := _read_json(folder / name, notes)) is not None:
             docs.append(doc)
     return docs
 
@@ -222,27 +251,30 @@ def sample_views(sample: Path) -> list[CameraView]:
     return out
 
 
-def generated_views(folder: Path, notes: list[str]) -> list[CameraView]:
+def generated_views(folder: Path, notes: list[str], listed: frozenset[str] | None = None
+                    ) -> list[CameraView]:
     """Cameras of ``folder/opencv_cameras.json`` with the generated images they list (at their
     ``file_path``, else ``views/<camera name>.png``; a camera without a readable image is drawn
-    without one). ``[]`` without the file."""
+    without one). ``[]`` without the file. ``listed``: the result's files
+    (:func:`result_files`); others are not used."""
     path = folder / CAMERAS_FILE
-    if not path.is_file():
+    if not _shown(folder, CAMERAS_FILE, listed):
         return []
     cameras = read_opencv_cameras(path)
     frames = json.loads(path.read_text(encoding="utf-8"))["frames"]
     out = []
     for camera, frame in zip(cameras, frames, strict=True):
-        candidates = [folder / VIEWS_DIR / f"{camera.name}.png"]
+        candidates = [f"{VIEWS_DIR}/{camera.name}.png"]
         if isinstance(frame.get("file_path"), str):
-            candidates.insert(0, folder / frame["file_path"])
+            candidates.insert(0, frame["file_path"])
         image = None
         for candidate in candidates:
-            if candidate.is_file():
+            if _shown(folder, candidate, listed):
                 try:
-                    image = read_rgb(candidate)
+                    image = read_rgb(folder / candidate)
                 except (UnidentifiedImageError, OSError):
-                    notes.append(f"{candidate}: not a readable image; camera drawn without it")
+                    notes.append(f"{folder / candidate}: not a readable image; camera drawn "
+                                 "without it")
                 break
         out.append(CameraView(camera.name, camera, image))
     return out
@@ -345,7 +377,8 @@ def _outputs_scene(folder: Path, kind: str, notes: list[str], *,
                    sample: Path | None) -> ViewerScene:
     """An output folder with ``gaussians.ply`` (module docstring)."""
     scene = ViewerScene(folder, kind, [Frame(folder.name, folder / PLY_NAME)], notes=notes)
-    docs = _reports(folder, notes)
+    listed = result_files(folder, notes)
+    docs = _reports(folder, notes, listed)
     for doc in docs:
         scene.metrics.update(flatten_numbers(doc))
     if sample is not None:
@@ -355,11 +388,11 @@ def _outputs_scene(folder: Path, kind: str, notes: list[str], *,
             scene.views[REAL] = sample_views(recorded)
         except MouseliftError as exc:  # the user did not name it: show the rest
             notes.append(f"real views not shown: {exc}")
-    generated = generated_views(folder, notes)
+    generated = generated_views(folder, notes, listed)
     if generated:
         scene.views[GENERATED] = generated
     scene.images = [(title, folder / name) for name, title in PANEL_IMAGES
-                    if (folder / name).is_file()]
+                    if _shown(folder, name, listed)]
     return scene
 
 
@@ -375,5 +408,6 @@ __all__ = [
     "load_scene",
     "natural_key",
     "read_rgb",
+    "result_files",
     "sample_views",
 ]

@@ -291,3 +291,42 @@ def test_a_failing_worker_stops_the_run_and_a_rerun_completes_it(recording, tmp_
     summary = prepare_dataset(recording, out, cfg, progress=False)
     assert summary.written + sum(summary.skipped_now.values()) + summary.already_done == 24
     assert summary.dataset.samples == 23 and summary.dataset.pending == 0
+
+
+def test_workers_share_the_cores(recording, tmp_path, monkeypatch):
+    """--workers 2 on 2 cores: each worker renders its views with 1 thread and runs torch, OpenCV
+    and BLAS with 1 thread each (workers are forked, so the patch below reaches them)."""
+    import cv2
+    import torch
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from mouselift import threads
+    from mouselift.data.prepare import runner
+
+    for name in ("OMP_NUM_THREADS", *threads.LAUNCHER_PROCESSES):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda _pid: {0, 1})
+    seen = tmp_path / "threads.jsonl"
+    original = runner.process_frame
+
+    def recording_threads(frame, images, masks, cameras, cfg, *args):
+        blas = sorted({p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"})
+        counts = {"views": cfg.threads, "torch": torch.get_num_threads(),
+                  "opencv": cv2.getNumThreads(), "blas": blas, "pid": os.getpid()}
+        with open(seen, "a") as f:
+            f.write(json.dumps(counts) + "\n")
+        return original(frame, images, masks, cameras, cfg, *args)
+
+    monkeypatch.setattr(runner, "process_frame", recording_threads)
+    before = torch.get_num_threads()
+    try:  # the parent runs torch and BLAS with 2 threads (as without OMP_NUM_THREADS)
+        torch.set_num_threads(2)
+        with threadpool_limits(2, user_api="blas"):
+            prepare_dataset(recording, tmp_path / "out", config(frames="0:8", workers=2),
+                            progress=False)
+    finally:
+        torch.set_num_threads(before)
+    counts = [json.loads(line) for line in seen.read_text().splitlines()]
+    pids = {c.pop("pid") for c in counts}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert all(c == {"views": 1, "torch": 1, "opencv": 1, "blas": [1]} for c in counts), counts

@@ -100,9 +100,9 @@ class PrepareConfig(StrictModel):
     )
     # --------------------------------------------------------------------- execution
     workers: int = Field(2, ge=1, le=256, description="parallel processes (1 = in-process)")
-    threads: int = Field(
-        2, ge=1, le=64, description="threads per process rendering a frame's views (resampling "
-        "and PNG compression run in parallel)"
+    threads: int | None = Field(
+        None, ge=1, le=64, description="threads per process rendering a frame's views (resampling "
+        "and PNG compression run in parallel); null: the available cores divided by workers"
     )
 
     @field_validator("frames")

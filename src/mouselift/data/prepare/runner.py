@@ -4,7 +4,8 @@ Order of work: select frames and split them (deterministic, identical in every s
 shard's contiguous part of the non-gap frames; drop frames already finished (a ``sample_*`` folder
 or a ``skipped/`` record exists) and stale temporary folders of this shard's frames; split the
 rest into ``workers`` contiguous chunks, each decoded sequentially (one seek) by its own process
-(forked; a frame's views are rendered by ``threads`` threads);
+(forked; a frame's views are rendered by ``threads`` threads, by default the available cores
+divided by the processes; each library — torch, OpenCV, BLAS — runs one thread in a worker);
 finally rebuild the manifest, list files and ``summary.json`` from everything on disk, so the last
 shard to finish (or any re-run) leaves complete files.
 """
@@ -31,6 +32,7 @@ from tqdm import tqdm
 from ...atomic import atomic_write_text
 from ...config import upgrade_renamed_keys
 from ...errors import ConfigError, RecordingError
+from ...threads import set_threads, threads_per_process
 from ..framing.normalize import check_undistorted
 from ..layout import CONFIG_FILE, SUMMARY_FILE
 from ..recording import EVAL_DIR, FrameSet, Recording
@@ -113,8 +115,10 @@ _stop_event: Any = None
 
 
 def _init_worker(progress_queue: Any, stop_event: Any) -> None:
+    """A worker process: its views' threads are its parallelism, every library runs one."""
     global _progress_queue, _stop_event
     _progress_queue, _stop_event = progress_queue, stop_event
+    set_threads(1)
 
 
 def _framesets(
@@ -361,11 +365,14 @@ def _open_output(out_dir: str | os.PathLike, config: PrepareConfig) -> Path:
 def _run_frames(recording: Recording, held_out: Recording | None, out: Path,
                 config: PrepareConfig, pending: np.ndarray, labels: dict[int, str],
                 bar: tqdm) -> list[FrameOutcome]:
-    """Process the ``pending`` frames, in one process or split among ``config.workers``."""
+    """Process the ``pending`` frames, in one process or split among ``config.workers``; each
+    process renders views with ``config.threads`` threads (default: its share of the cores)."""
     if not len(pending):
         return []
     keyframes = keyframe_indices(recording.video_path(0)) if config.workers > 1 else None
     parts = chunks(pending, config.workers, keyframes)
+    config = config.model_copy(
+        update={"threads": threads_per_process(config.threads, processes=len(parts))})
     if config.workers == 1 or len(parts) == 1:
         return _run_chunk(recording, held_out, str(out), config, [int(f) for f in pending],
                           labels, report=lambda _o: bar.update(1))

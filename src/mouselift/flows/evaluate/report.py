@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ...gslrm.inference import checkpoint_lines
 from ...metrics.compute import IMAGE_METRICS
 from ...metrics.geometry import THRESHOLDS_MM, threshold_key
 from .registry import EVALUATIONS
@@ -51,6 +52,7 @@ class EvalResult:
         lines = [f"eval {r['dataset']} ({r['split']}: {r['num_samples']} of "
                  f"{r['samples_in_split']} samples) → {self.out_dir}"]
         lines.extend("  " + row for row in format_table(r["means"]))
+        lines.extend(checkpoint_lines(r.get("models") or {}))
         for evaluation in EVALUATIONS:
             name = evaluation.name
             info = r["evaluations"][name]

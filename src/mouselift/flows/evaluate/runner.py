@@ -1,6 +1,7 @@
 """:func:`evaluate_dataset`: every evaluation that can run (:data:`~.registry.EVALUATIONS`) on
 each chosen sample of a prepared split; writes ``eval.json`` (:mod:`.report`) and ``eval.png``
-(:mod:`.figure`) atomically."""
+(:mod:`.figure`) into a result folder that appears whole
+(:func:`mouselift.atomic.result_folder`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ... import __version__
-from ...atomic import atomic_write_json, atomic_write_path
+from ...atomic import atomic_write_json, atomic_write_path, check_result_folder, result_folder
 from ...data.layout import read_split, split_list
 from ...data.synth.ground_truth import find_ground_truth
 from ...devices import resolve_device
@@ -85,6 +86,7 @@ def evaluate_dataset(
     filters: SplatFilters | None = None,
     min_opacity: float = MIN_OPACITY,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> EvalResult:
     """Evaluate on ``split`` of the prepared ``dataset_dir`` and write ``eval.json`` and
     ``eval.png`` to ``out_dir`` (package docstring: evaluations, metrics).
@@ -96,7 +98,9 @@ def evaluate_dataset(
     ground truth (default: the one ``summary.json`` names). ``sampler``: ``solver``, ``steps``,
     ``guidance``, ``eta`` of Stage 1 (FaceLift's DDIM by default); ``seed`` seeds each sample's
     generation. ``filters``: Stage 2's inference filters (FaceLift's by default).
-    ``min_opacity``: Gaussians kept for the 3D metrics.
+    ``min_opacity``: Gaussians kept for the 3D metrics. ``out_dir`` must be new, empty or an
+    earlier evaluation's (replaced when this one finishes); another folder only with
+    ``overwrite``.
 
     ``eval.json``: ``format``, ``version``, ``mouselift``, ``torch``, ``dataset``, ``split``,
     ``samples_in_split``, ``num_samples``, ``device``, ``seed``, ``models`` (checkpoints, rig),
@@ -121,8 +125,8 @@ def evaluate_dataset(
     if gslrm is None and mvdiff is None and fit is None:
         raise ConfigError("nothing to evaluate: give --gslrm (Stage 2), --mvdiff with --gslrm "
                           "(Stage 1 and end to end) and/or --fit PRESET (per-scene fit)")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DatasetError(f"{out_dir}: exists and is not a folder")
+    inputs = (dataset_dir, gslrm, mvdiff, recording, vgg_weights, lpips_weights)
+    check_result_folder(out_dir, "eval", overwrite=overwrite, inputs=inputs)
     chosen = _choose(names, samples)
     torch_device = resolve_device(device)
     lpips = load_lpips(vgg_weights, lpips_weights)
@@ -182,12 +186,12 @@ def evaluate_dataset(
     report["means"] = summarize(results)
     report["samples"] = results
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     figure = eval_figure(results, extremes.chosen(), grid,
                          title=f"mouselift eval: {dataset_dir.name} ({split}, "
                                f"{len(chosen)} samples)")
-    atomic_write_path(out_dir / EVAL_PNG, lambda tmp: save_png(figure, tmp))
-    atomic_write_json(out_dir / EVAL_JSON, report)
+    with result_folder(out_dir, "eval", overwrite=overwrite, inputs=inputs) as folder:
+        atomic_write_path(folder / EVAL_PNG, lambda tmp: save_png(figure, tmp))
+        atomic_write_json(folder / EVAL_JSON, report)
     return EvalResult(out_dir, report)
 
 
