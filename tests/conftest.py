@@ -23,7 +23,11 @@ def pytest_configure(config) -> None:
     and BLAS): oversubscribed, PyTorch's spinning threads slow down ~10× (docs/benchmarks.md)."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         processes = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-        set_threads(threads_per_process(processes=processes))
+        count = threads_per_process(processes=processes)
+        # as a user's OMP_NUM_THREADS: commands run in-process (`use_threads`) and the
+        # processes tests start keep the worker's share instead of taking every core
+        os.environ["OMP_NUM_THREADS"] = str(count)
+        set_threads(count)
 
 
 @pytest.fixture(scope="session")
