@@ -273,6 +273,27 @@ def check_result_folder(path: str | os.PathLike, command: str, *, overwrite: boo
     return True
 
 
+def claim_result_folder(path: str | os.PathLike, command: str, *, overwrite: bool = False,
+                        fresh: bool = False,
+                        inputs: tuple[str | os.PathLike | None, ...] = ()) -> None:
+    """Make ``path`` the folder of ``command``'s result that grows in place (``demo``,
+    ``infer --video``) under the policy of :func:`check_result_folder`: an earlier result of the
+    same command is continued (cleared first when ``fresh``), another folder is cleared only with
+    ``overwrite``; the manifest (no file list) marks it. The manifest is re-read at each step:
+    several processes of one run may claim the same folder."""
+    target = Path(path)
+
+    def ours() -> bool:
+        return (result_manifest(target) or {}).get("command") == command
+
+    if check_result_folder(target, command, overwrite=overwrite, inputs=inputs) and (
+            fresh or not ours()):
+        shutil.rmtree(target, ignore_errors=True)
+    if not ours():
+        target.mkdir(parents=True, exist_ok=True)
+        mark_result_folder(target, command)
+
+
 @contextlib.contextmanager
 def result_folder(path: str | os.PathLike, command: str, *, overwrite: bool = False,
                   inputs: tuple[str | os.PathLike | None, ...] = ()) -> Iterator[Path]:

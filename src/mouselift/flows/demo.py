@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import check_result_folder, mark_result_folder, result_manifest
+from ..atomic import claim_result_folder
 from ..config import load_config
 from ..data.preview import sample_contact_sheet
 
@@ -116,11 +115,7 @@ def run_demo(
 
 def claim_demo_folder(out_dir: Path, *, fresh: bool, overwrite: bool = False) -> None:
     """Make ``out_dir`` the demo's folder (see :func:`run_demo`); marks it as the demo's."""
-    ours = (result_manifest(out_dir) or {}).get("command") == DEMO_COMMAND
-    if check_result_folder(out_dir, DEMO_COMMAND, overwrite=overwrite) and (fresh or not ours):
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    mark_result_folder(out_dir, DEMO_COMMAND)
+    claim_result_folder(out_dir, DEMO_COMMAND, overwrite=overwrite, fresh=fresh)
 
 
 def _stage1(out_dir: Path, dataset_dir: Path, progress: bool

@@ -52,8 +52,7 @@ from ..atomic import (
     atomic_dir,
     atomic_write_json,
     check_result_folder,
-    mark_result_folder,
-    result_manifest,
+    claim_result_folder,
 )
 from ..data.framing.training import TrainingFraming
 from ..data.prepare.config import parse_frames
@@ -227,7 +226,7 @@ def infer_video(recording: str | os.PathLike, out_dir: str | os.PathLike, *,
         raise ConfigError(f"--camera {camera}: the recording has cameras 0..{rec.num_cameras - 1}")
     selected = select_video_frames(rec.num_frames, frames, every)
     mine = partition(selected, shard, process)
-    _claim(out, overwrite, inputs)
+    claim_result_folder(out, VIDEO_COMMAND, overwrite=overwrite, inputs=inputs)
     remove_stale_temporaries(out, {int(f) for f in mine})
     finished = done_frames(out)
     pending = [int(f) for f in mine if int(f) not in finished]
@@ -254,19 +253,6 @@ def infer_video(recording: str | os.PathLike, out_dir: str | os.PathLike, *,
         result.turntable = _finish(out, selected, rec, every, models, mvdiff, gslrm, settings,
                                    seed, orbit_frames, turntable_size, device, progress)
     return result
-
-
-def _claim(out: Path, overwrite: bool, inputs: tuple[Any, ...]) -> None:
-    """Make ``out`` this run's folder (module docstring): an earlier run's is continued, another
-    one (with ``overwrite``) cleared."""
-    def ours() -> bool:  # read when needed: the run's other processes claim it too
-        return (result_manifest(out) or {}).get("command") == VIDEO_COMMAND
-
-    if check_result_folder(out, VIDEO_COMMAND, overwrite=overwrite, inputs=inputs) and not ours():
-        shutil.rmtree(out, ignore_errors=True)  # --overwrite (another process may clear it too)
-    if not ours():
-        out.mkdir(parents=True, exist_ok=True)
-        mark_result_folder(out, VIDEO_COMMAND)
 
 
 def _run(models: LiftModels, rec: Recording, camera: int, pending: list[int], out: Path,

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_write_path
 from ..config import upgrade_renamed_keys
+from ..config.base import flat_keys
 from ..errors import ConfigError, MouseliftError
 from ..threads import single_thread_worker
 from . import checkpoints as ckpt
@@ -90,17 +91,10 @@ def _multi_process_cpu() -> bool:
 
 
 def flat_hparams(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested config as flat ``a.b`` keys of scalars (what trackers accept)."""
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flat_hparams(value, name + "."))
-        elif isinstance(value, bool | int | float | str):
-            out[name] = value
-        else:
-            out[name] = json.dumps(value)
-    return out
+    """A nested config as flat ``a.b`` keys of scalars (what trackers accept): other values as
+    JSON text."""
+    return {name: value if isinstance(value, bool | int | float | str) else json.dumps(value)
+            for name, value in flat_keys(config, prefix).items()}
 
 
 def check_resume(config: TrainLoopConfig, state: dict[str, Any], where: Path) -> None:
