@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
+# the optional compiled CPU rasteriser (plain C; any C compiler, e.g. Debian's gcc)
+NATIVE := src/mouselift/splat/native
+NATIVE_STAMP := $(VENV)/.native
 
 .PHONY: install demo test lint bench clean
 
@@ -12,7 +15,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(NATIVE_STAMP): $(STAMP) $(wildcard $(NATIVE)/*.c $(NATIVE)/*.h)
+	$(BIN)/python -m mouselift.splat.native build --optional
+	touch $(NATIVE_STAMP)
+
+install: $(STAMP) $(NATIVE_STAMP)
 
 demo: install
 	$(BIN)/mouselift demo out/demo
@@ -26,6 +33,7 @@ test: install lint
 bench: install
 	$(BIN)/python bench/prepare.py
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/stage2_render.py
 	$(BIN)/python bench/mvdiff.py
 	$(BIN)/python bench/gslrm.py
 	$(BIN)/python bench/threads.py

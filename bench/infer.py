@@ -11,6 +11,12 @@ in its own process (so its peak memory is its own):
 * ``video``: ``--batch`` crops per call through ``generate_batch`` and ``reconstruct_batch`` and
   one PLY each (what ``infer --video`` does per batch, decoding excluded); frames per second
   over ``--repeats`` batches after a warm-up batch.
+* ``outputs``: the whole ``mouselift infer`` of the crop (``mouselift.flows.infer.infer``, the
+  models already loaded; one warm-up run), timed by its own ``report.json``: the lift (Stage 1 +
+  Stage 2) against writing every output, and each output file. Three settings in one run: the
+  turntable at 256² with the pure-PyTorch rasteriser (what ``infer`` did before the compiled
+  rasteriser and the model-sized turntable), at 256² with the compiled one, and at the default
+  size (the model's resolution) with the compiled one.
 
 Peak memory: ``torch.cuda.max_memory_allocated`` on CUDA, the peak resident set above the
 process's baseline on the CPU. Random weights: the speed of the real architectures, not their
@@ -35,6 +41,8 @@ from pathlib import Path
 from machine import cpu_model
 
 CASES = ("single", "video")
+#: (rasteriser, turntable size; None = infer's default) of the ``outputs`` cases, in table order
+OUTPUT_CASES = (("torch", 256), ("native", 256), ("native", None))
 
 
 def main() -> None:
@@ -48,11 +56,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="frames per video batch")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    parser.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
+    parser.add_argument("--skip-outputs", action="store_true", help="skip the infer outputs cases")
+    parser.add_argument("--case", choices=(*CASES, "outputs"), help=argparse.SUPPRESS)
+    parser.add_argument("--output-case", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        print(json.dumps(run_case(args)))
+        print(json.dumps(run_outputs(args) if args.case == "outputs" else run_case(args)))
         return
     with tempfile.TemporaryDirectory(prefix="mouselift_bench_infer_") as work:
         build(args.preset, Path(work))
@@ -61,7 +71,13 @@ def main() -> None:
             command = [sys.executable, __file__, *sys.argv[1:], "--case", case, "--work", work]
             out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
-    single, video = rows
+        outputs = []
+        for index in range(0 if args.skip_outputs else len(OUTPUT_CASES)):
+            command = [sys.executable, __file__, *sys.argv[1:], "--case", "outputs",
+                       "--output-case", str(index), "--work", work]
+            out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            outputs.append(json.loads(out.strip().splitlines()[-1]))
+    single, video = rows[:2]
     print(f"{single['title']}\n")
     print("| case | load (s) | stage 1 (s) | stage 2 (s) | write PLY (s) | total (s) | "
           "frames/s | peak memory (MiB) |")
@@ -74,6 +90,19 @@ def main() -> None:
     print(f"| video, batch {args.batch} (per frame) | — | {v['stage1']:.3f} | {v['stage2']:.3f} | "
           f"{v['write']:.3f} | {v['total']:.3f} | {video['frames_per_second']:.2f} | "
           f"{video['memory_mib']:.0f} |")
+    if outputs:
+        print("\n`mouselift infer` of one image, seconds from its report.json:\n")
+        print("| rasteriser | turntable | lift (s) | all outputs (s) | outputs / lift | "
+              "turntable.mp4 (s) | rendering the input views (s) | other files (s) |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        for row in outputs:
+            s = row["seconds"]
+            lift = s["stage1"] + s["stage2"]
+            files = s["outputs"]
+            video_s, score = files.get("turntable.mp4", 0.0), files.get("consistency", 0.0)
+            print(f"| {row['renderer']} | {row['frames']} × {row['size']}² | {lift:.3f} | "
+                  f"{s['write']:.3f} | {s['write'] / lift:.2f} | {video_s:.3f} | {score:.3f} | "
+                  f"{s['write'] - video_s - score:.3f} |")
 
 
 def build(preset: str, work: Path) -> None:
@@ -168,6 +197,44 @@ def run_case(args: argparse.Namespace) -> dict:
              f"{args.solver} {steps} steps, guidance 3, Stage 1 {dtypes['stage1']}, Stage 2 "
              f"{dtypes['stage2']}, on {device}, torch {torch.__version__}")
     return {**result, "memory_mib": memory, "title": title}
+
+
+def run_outputs(args: argparse.Namespace) -> dict:
+    """One ``outputs`` case: ``infer`` with the models loaded, after a warm-up run."""
+    import os
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    renderer, size = OUTPUT_CASES[args.output_case]
+    if renderer == "torch":
+        os.environ["MOUSELIFT_NATIVE"] = "0"
+    from mouselift.flows.infer import infer
+    from mouselift.flows.lift import LiftModels
+    from mouselift.mvdiff.solvers import SamplingSettings
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    work = Path(args.work)
+    models = LiftModels.load(work / "pipeline", work / "gslrm", device=args.device,
+                             dtype=args.dtype)
+    side = models.rig.width
+    crop = np.zeros((side, side, 4), np.uint8)
+    yy, xx = np.mgrid[:side, :side]
+    crop[((xx - side / 2) / (0.3 * side)) ** 2 + ((yy - side / 2) / (0.15 * side)) ** 2 <= 1] = (
+        110, 95, 80, 255)
+    image = work / "crop.png"
+    Image.fromarray(crop).save(image)
+    sampler = SamplingSettings(solver=args.solver, steps=args.steps)
+    report = {}
+    for run in range(2):  # the first warms up
+        result = infer(work / f"outputs-{args.output_case}-{run}", gslrm=work / "gslrm",
+                       mvdiff=work / "pipeline", image=image, models=models, sampler=sampler,
+                       turntable_size=size, progress=False)
+        report = result.report
+    return {"renderer": renderer, "size": report["turntable"]["size"],
+            "frames": report["turntable"]["frames"], "seconds": report["seconds"]}
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Benchmark the pure-PyTorch tile rasteriser against the dense brute-force reference.
+"""Benchmark the CPU rasterisers (compiled, pure-PyTorch) against the dense brute-force reference.
 
 Scene (deterministic, seed 0): N Gaussians uniform in a ball of radius 0.6 at the origin, seen by
 one camera 2.7 units away (FaceLift's radius) with a 50° field of view (FaceLift's), square
@@ -8,8 +8,9 @@ background — roughly a fitted mouse filling the middle of a crop.
 
 For every (N, size) and method, a fresh subprocess (so that peak memory is per case):
 
-* ``ours``: ``render(..., backend="torch")`` — projection, SH colour, binning, tile rasteriser;
-  forward (no grad) and forward + backward (loss = a fixed random weighting of rgb, alpha and
+* ``native`` and ``torch``: ``render(..., backend=...)`` with the compiled CPU rasteriser and
+  the pure-PyTorch one — projection, SH colour, binning, tile rasteriser; forward (no grad) and
+  forward + backward (loss = a fixed random weighting of rgb, alpha and
   depth; gradients w.r.t. means, log-scales, rotations, opacity logits and SH), the minimum over
   ``--repeats`` runs after one warm-up;
 * ``dense``: the same projection and colours, then :func:`rasterize_dense` (every Gaussian at every
@@ -75,19 +76,19 @@ def leaves(gaussians):
             gaussians.opacity_logits, gaussians.sh]  # fmt: skip
 
 
-def run_ours(gaussians, camera, weights, repeats: int) -> dict:
+def run_ours(gaussians, camera, weights, repeats: int, backend: str) -> dict:
     import torch
 
     from mouselift.splat.render import render
 
     def forward():
         with torch.no_grad():
-            return render(gaussians, [camera], backend="torch")
+            return render(gaussians, [camera], backend=backend)
 
     def forward_backward():
         for p in leaves(gaussians):
             p.grad = None
-        out = render(gaussians, [camera], backend="torch")
+        out = render(gaussians, [camera], backend=backend)
         loss = (torch.cat(list(out), dim=-1) * weights).sum()
         loss.backward()
         return out
@@ -178,8 +179,8 @@ def child(spec: dict) -> None:
     gaussians, camera = make_scene(spec["n"], spec["size"])
     weights = loss_weights(spec["size"])
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if spec["method"] == "ours":
-        res = run_ours(gaussians, camera, weights, spec["repeats"])
+    if spec["method"] in ("native", "torch"):
+        res = run_ours(gaussians, camera, weights, spec["repeats"], spec["method"])
         res["mean_alpha"] = float(res.pop("image")[..., 3].mean())
     else:
         res = run_dense(gaussians, camera, weights, spec["dense_elements"], spec["dense_budget"])
@@ -213,7 +214,7 @@ def main() -> None:
     for n in args.counts:
         for size in args.sizes:
             results = {}
-            for method in ("ours", "dense"):
+            for method in ("native", "torch", "dense"):
                 if method == "dense" and args.skip_dense:
                     continue
                 spec = {"n": n, "size": size, "method": method, "threads": args.threads,
@@ -234,9 +235,9 @@ def main() -> None:
                 res = json.loads(lines[-1][7:])
                 results[method] = res
                 note = res.get("note", "")
-                if method == "dense" and "ours" in results:
-                    ours = results["ours"]
-                    note = (f"ours is {res['fwd'] / ours['fwd']:.0f}× (fwd), "
+                if method != "native" and "native" in results:
+                    ours = results["native"]
+                    note = (f"native is {res['fwd'] / ours['fwd']:.0f}× (fwd), "
                             f"{res['fwdbwd'] / ours['fwdbwd']:.0f}× (fwd+bwd) faster"
                             + (f"; dense {note}" if note else ""))  # fmt: skip
                 approx = "≈" if res.get("note") else ""

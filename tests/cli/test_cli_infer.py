@@ -23,6 +23,7 @@ from mouselift import __version__
 from mouselift.cameras import read_opencv_cameras
 from mouselift.cameras.rig import facelift_rig
 from mouselift.data.dataset_rig import rig_from_dataset
+from mouselift.data.video import probe_video
 from mouselift.viewer.scene import load_scene
 
 TURNTABLE_FRAMES = 3
@@ -60,8 +61,7 @@ def test_infer_writes_every_output(capsys, tiny_pipeline_dir, facelift_gslrm, rg
     code, stdout, err = run_cli(
         capsys, "infer", str(rgba_image), str(out), "--mvdiff", str(tiny_pipeline_dir),
         "--gslrm", str(facelift_gslrm), "--steps", STEPS, "--seed", "7",
-        "--turntable-frames", str(TURNTABLE_FRAMES), "--turntable-size", "64",
-        "--min-opacity", FAST_MIN_OPACITY, "-q")
+        "--turntable-frames", str(TURNTABLE_FRAMES), "--min-opacity", FAST_MIN_OPACITY, "-q")
     assert code in (0, None), err
     assert f"infer → {out}" in stdout and "cameras: rig average" in stdout
     report = json.loads((out / "report.json").read_text())
@@ -93,7 +93,17 @@ def test_infer_writes_every_output(capsys, tiny_pipeline_dir, facelift_gslrm, rg
     assert report["sampler"] == {"solver": "ddim", "steps": int(STEPS), "guidance": 3.0,
                                  "eta": 1.0}
     assert report["device"] == "cpu" and report["dtype"]["stage1"] == "fp32"
-    assert set(report["seconds"]) == {"load", "input", "stage1", "stage2", "write"}
+    assert set(report["seconds"]) == {"load", "input", "stage1", "stage2", "write", "outputs"}
+    # every output is timed; the turntable defaults to the models' resolution (64² here)
+    outputs = report["seconds"]["outputs"]
+    assert {"input.png", "multiview.png", "gaussians.ply", "turntable.mp4", "views.png",
+            "metrics.json", "consistency"} <= set(outputs)
+    assert all(v >= 0 for v in outputs.values())
+    assert sum(outputs.values()) <= report["seconds"]["write"] + 1e-3
+    assert report["turntable"] == {"frames": TURNTABLE_FRAMES, "size": 64}
+    info = probe_video(out / "turntable.mp4")
+    assert (info.width, info.height) == (64, 64)
+    assert "turntable.mp4 64²" in stdout
     assert report["cameras"] == "rig average" and report["stage1_cameras"] == "rig prompts only"
     assert report["crop"]["method"] == "2d mask coverage"
     assert report["input"] == {"kind": "image", "image": str(rgba_image), "mask": None}

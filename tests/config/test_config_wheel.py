@@ -1,5 +1,7 @@
 """The presets ship inside the package: a wheel built from the repository, installed outside it,
-finds every preset kind (``tiny``, the demo's presets) and runs the CLI.
+finds every preset kind (``tiny``, the demo's presets) and runs the CLI; it ships the compiled
+rasteriser's C sources (not a build), and ``python -m mouselift.splat.native build`` builds them
+where the wheel was installed.
 
 The wheel is built from a copy of ``pyproject.toml``, ``README.md`` and ``src/`` so the build
 writes nothing into the checkout; it is installed with ``pip install --target`` and imported from
@@ -64,7 +66,8 @@ def test_presets_ship_in_the_wheel(tmp_path):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, source / name)
     shutil.copytree(REPO / "src", source / "src",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc"))
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc", "*.so",
+                                                  ".build.lock"))
 
     wheels = tmp_path / "wheels"
     # Offline: the build backend is the environment's setuptools (a dependency of torch; since
@@ -97,3 +100,13 @@ def test_presets_ship_in_the_wheel(tmp_path):
     help_text = _run([sys.executable, "-m", "mouselift", "synth", "--help"],
                      cwd=outside, env=env).stdout
     assert "--config" in help_text
+
+    native = site / "mouselift" / "splat" / "native"
+    assert {p.name for p in native.glob("*.[ch]")} == {"rasterize.c", "rasterize_impl.h",
+                                                        "project_impl.h"}
+    assert not list(native.glob("*.so"))
+    if shutil.which("cc") or shutil.which("gcc"):
+        status = [sys.executable, "-m", "mouselift.splat.native"]
+        built = _run([*status, "build"], cwd=outside, env=env).stdout
+        assert str(native.resolve()) in built
+        assert _run([*status, "status"], cwd=outside, env=env).stdout.startswith("available")

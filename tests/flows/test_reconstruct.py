@@ -44,6 +44,8 @@ def test_reconstruct_writes_every_output(capsys, mouse_dataset, checkpoint, tmp_
     assert PlyData.read(str(out / "gaussians.ply"))["vertex"].count == len(gaussians)
     info = probe_video(out / "turntable.mp4")
     assert info.num_frames == 4 and info.codec == "h264"
+    assert (info.width, info.height) == (64, 64)  # the model's resolution, by default
+    assert set(metrics["output_seconds"]) == {"gaussians.ply", "turntable.mp4", "views.png"}
     from PIL import Image
 
     with Image.open(out / "views.png") as grid:

@@ -1,4 +1,8 @@
-"""Fixtures for the splat tests, including PlayCanvas' ``splat-transform`` as a third-party reader.
+"""Fixtures for the splat tests: the compiled rasteriser, and PlayCanvas' ``splat-transform`` as a
+third-party reader.
+
+``native_library``: the compiled CPU rasteriser (``make install`` builds it); built here if it is
+missing, skipped only where no C compiler exists (then it cannot run).
 
 ``splat-transform`` (npm ``@playcanvas/splat-transform``, the converter behind SuperSplat) is
 installed once into ``<repo>/.cache/splat-transform/<version>`` (git-ignored). It declares
@@ -20,7 +24,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mouselift.splat import native
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def native_library():
+    try:
+        return native.load()
+    except native.NativeUnavailable:
+        if native.find_compiler() is None:
+            pytest.skip("no C compiler here: the compiled rasteriser cannot be built")
+        with open(native.HERE / ".build.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers build once
+            if native.find_library() is None:
+                native.build()
+        return native.load()
+
 SPLAT_TRANSFORM_VERSION = "3.7.0"
 PACKAGE = "@playcanvas/splat-transform"
 

@@ -99,8 +99,15 @@ def test_gsplat_backend_on_cpu_tensors_fails_with_install_hint_or_device_message
         render(gaussians, cams, backend="gsplat")
 
 
-def test_auto_backend_on_cpu_is_the_torch_rasteriser(scene):
+def test_auto_backend_on_cpu_is_the_native_rasteriser_when_built(scene, monkeypatch):
     gaussians, cams = scene
     auto = render(gaussians, cams)
-    explicit = render(gaussians, cams, backend="torch")
+    explicit = render(gaussians, cams, backend="native")
     torch.testing.assert_close(auto.rgb, explicit.rgb, rtol=0, atol=0)
+    # turned off (or not built): auto falls back to the pure-PyTorch rasteriser
+    monkeypatch.setenv("MOUSELIFT_NATIVE", "0")
+    fallback = render(gaussians, cams)
+    torch.testing.assert_close(fallback.rgb, render(gaussians, cams, backend="torch").rgb,
+                               rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="MOUSELIFT_NATIVE"):
+        render(gaussians, cams, backend="native")

@@ -87,7 +87,7 @@ def infer(
     no_box: bool = typer.Option(False, "--no-box", help="Keep Gaussians outside FaceLift's crop box."),
     no_filters: bool = typer.Option(False, "--no-filters", help="Write every predicted Gaussian."),
     turntable_frames: int = typer.Option(48, "--turntable-frames", min=1, help="Frames of turntable.mp4 (--video: frames per turn)."),
-    turntable_size: int = typer.Option(256, "--turntable-size", min=16, help="Side of turntable.mp4 in pixels."),
+    turntable_size: int | None = typer.Option(None, "--turntable-size", min=16, help="Side of turntable.mp4 in pixels [default: the models' view resolution, e.g. 64 for tiny, 512 for FaceLift's]."),
     overwrite: bool = OVERWRITE_OPTION,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:

@@ -25,7 +25,9 @@ views and the cameras Stage 2 used, FaceLift's layout: ``mouselift view OUT`` dr
 at those cameras against the views Stage 2 got: how well Stage 2 agrees with Stage 1), and
 ``report.json`` (versions, checkpoints, rig summary and fingerprint, seed, sampler, device and
 dtypes, the crop, the cameras used and why, the one-view vs all-view mouse centre in mm on
-recording frames, timings per stage). The folder appears whole when the run finishes,
+recording frames, the seconds of each stage and of each output file). The turntable is rendered
+at the model's resolution unless ``turntable_size`` says otherwise (a larger one shows no more
+detail than the model has). The folder appears whole when the run finishes,
 replacing an earlier ``infer``'s result; any other non-empty folder only with ``overwrite``
 (:func:`mouselift.atomic.result_folder`). ``mouselift infer --video`` is
 :func:`mouselift.flows.infer_video.infer_video`.
@@ -66,7 +68,9 @@ from ..splat.outputs import (
     PLY_NAME,
     REPORT_NAME,
     VIDEO_NAME,
+    VIEWS_DIR,
     TurntableSettings,
+    default_turntable_size,
     write_splat_outputs,
 )
 from .lift import LiftModels
@@ -91,7 +95,8 @@ class InferResult:
                  f"  {r['rig']}; cameras: {r['cameras']}"
                  + (f" ({r['cameras_reason']})" if r.get("cameras_reason") else ""),
                  f"  load {s['load']:.2f} s, {stage1}, stage 2 {s['stage2']:.2f} s, "
-                 f"write {s['write']:.2f} s ({r['device']})",
+                 f"write {s['write']:.2f} s ({r['device']}; {VIDEO_NAME} "
+                 f"{r['turntable']['size']}² {s['outputs'].get(VIDEO_NAME, 0.0):.2f} s)",
                  f"  {r['num_gaussians']} Gaussians kept of {r['num_predicted']}"]
         loc = r.get("localisation") or {}
         if "one_view_vs_all_views_mm" in loc:
@@ -200,7 +205,7 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
           centre: str = "one-view", device: str = "cpu", dtype: str | None = None,
           seed: int = 0, sampler: SamplingSettings | None = None,
           filters: SplatFilters | None = None,
-          turntable_frames: int = 48, turntable_size: int = 256, progress: bool = True,
+          turntable_frames: int = 48, turntable_size: int | None = None, progress: bool = True,
           models: LiftModels | None = None, overwrite: bool = False) -> InferResult:
     """Lift one input to Gaussians and write ``out_dir`` (module docstring). ``models``: both
     stages already loaded (then ``mvdiff``, ``gslrm``, ``device`` and ``dtype`` only go into the
@@ -273,12 +278,15 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
 
     mark = time.perf_counter()
     with result_folder(out, "infer", overwrite=overwrite, inputs=inputs) as tmp:
-        report["consistency"] = _write_outputs(
+        size = default_turntable_size(rig.width, turntable_size)
+        report["turntable"] = {"frames": turntable_frames, "size": size + size % 2}
+        report["consistency"], outputs = _write_outputs(
             tmp, crop_rgba, stage1_views, gaussians, generated=views is None, report=report,
             device=loaded.device, sample_id=out.name, turntable_frames=turntable_frames,
-            turntable_size=turntable_size, progress=progress)
+            turntable_size=size, progress=progress)
         seconds["write"] = time.perf_counter() - mark
         report["seconds"] = {k: None if v is None else round(v, 3) for k, v in seconds.items()}
+        report["seconds"]["outputs"] = {k: round(v, 3) for k, v in outputs.items()}
         atomic_write_json(tmp / REPORT_NAME, report)
     return InferResult(out, gaussians, report)
 
@@ -286,15 +294,26 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
 def _write_outputs(out: Path, crop_rgba: np.ndarray, views: SampleViews, gaussians: Gaussians,
                    *, generated: bool, report: dict[str, Any], device: torch.device,
                    sample_id: str, turntable_frames: int, turntable_size: int, progress: bool
-                   ) -> dict[str, Any]:
+                   ) -> tuple[dict[str, Any], dict[str, float]]:
     """Every output file but ``report.json`` into the folder ``out`` (renders on ``device``;
     ``sample_id`` names the result in ``opencv_cameras.json``); returns the consistency
-    metrics."""
+    metrics and the seconds spent on each output (by file name; ``consistency``: rendering and
+    scoring the input views)."""
+    seconds: dict[str, float] = {}
+    mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        seconds[name] = time.perf_counter() - mark
+        mark = time.perf_counter()
+
     atomic_write_path(out / INPUT_NAME, lambda tmp: write_png(tmp, crop_rgba))
+    lap(INPUT_NAME)
     tiles = to_uint8(composite(views.rgba, WHITE))
     first = to_uint8(composite(torch.from_numpy(crop_rgba).float() / 255.0, WHITE))
     sheet = image_grid([[first, *tiles]] if generated else [list(tiles)])
     atomic_write_path(out / MULTIVIEW_NAME, lambda tmp: sheet.save(tmp, format="PNG"))
+    lap(MULTIVIEW_NAME)
     if generated:
         for name, tile in zip(views.names, tiles, strict=True):
             path = out / name
@@ -303,16 +322,19 @@ def _write_outputs(out: Path, crop_rgba: np.ndarray, views: SampleViews, gaussia
                 tmp, format="PNG"))
         write_opencv_cameras(out / CAMERAS_FILE, views.cameras, sample_id=sample_id,
                              file_paths=views.names)
+        lap(f"{VIEWS_DIR}/ + {CAMERAS_FILE}")
     on_device = gaussians.to(device)
     consistency, renders = render_and_score(on_device, views)
     consistency.pop("per_view", None)
+    lap("consistency")
     radius = float(np.mean([np.linalg.norm(c.center) for c in views.cameras]))
-    write_splat_outputs(out, on_device, renders=renders, targets=tiles,
-                        metrics={"inputs": consistency, "views": report.get("views"),
-                                 "num_gaussians": len(gaussians)},
-                        turntable=TurntableSettings(radius=radius, frames=turntable_frames,
-                                                    size=turntable_size), progress=progress)
-    return consistency
+    seconds.update(write_splat_outputs(
+        out, on_device, renders=renders, targets=tiles,
+        metrics={"inputs": consistency, "views": report.get("views"),
+                 "num_gaussians": len(gaussians)},
+        turntable=TurntableSettings(radius=radius, frames=turntable_frames, size=turntable_size),
+        progress=progress))
+    return consistency, seconds
 
 
 __all__ = ["InferResult", "infer", "read_image", "read_input", "training_framing"]

@@ -35,6 +35,7 @@ differently).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -197,7 +198,7 @@ def infer_video(recording: str | os.PathLike, out_dir: str | os.PathLike, *,
                 triangulate: bool = False, device: str = "cpu", dtype: str | None = None,
                 seed: int = 0, sampler: SamplingSettings | None = None,
                 filters: SplatFilters | None = None, orbit_frames: int = 120,
-                turntable_size: int = 256, max_frames: int | None = None,
+                turntable_size: int | None = None, max_frames: int | None = None,
                 progress: bool = True, models: LiftModels | None = None,
                 overwrite: bool = False) -> VideoResult:
     """Lift every ``every``-th frame of camera ``camera`` of ``recording`` (module docstring).
@@ -299,7 +300,7 @@ def _run(models: LiftModels, rec: Recording, camera: int, pending: list[int], ou
                     "frame": item.index, "camera": camera, "seed": seed + inputs[0][0].index,
                     "num_gaussians": len(g), **lifted.report,
                     "stage1_cameras": models.stage1_cameras(lifted.cameras is not None),
-                    **common})
+                    "resolution": models.rig.width, **common})
                 result.written += 1
                 bar.update(1)
             times["write"] = times.get("write", 0.0) + time.perf_counter() - mark
@@ -315,9 +316,23 @@ def _write_frame(out: Path, frame: int, gaussians: Any, report: dict[str, Any]) 
         atomic_write_json(tmp / REPORT_NAME, report)
 
 
+#: Turntable side when neither the models nor the frames' reports give the model's resolution
+#: (frames written by mouselift 0.2.0 and earlier).
+DEFAULT_TURNTABLE_SIZE = 256
+
+
+def _reported_resolution(frame_dir: Path) -> int | None:
+    """The model resolution a frame's ``report.json`` records, if any."""
+    try:
+        value = json.loads((frame_dir / REPORT_NAME).read_text()).get("resolution")
+    except (OSError, ValueError):
+        return None
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
 def _finish(out: Path, selected: np.ndarray, rec: Recording, every: int,
             models: LiftModels | None, mvdiff: Any, gslrm: Any, settings: dict[str, Any],
-            seed: int, orbit_frames: int, size: int, device: str, progress: bool
+            seed: int, orbit_frames: int, size: int | None, device: str, progress: bool
             ) -> Path | None:
     """The sequence turntable and ``OUT/report.json`` over every selected frame."""
     paths = [out / FRAMES_DIR / frame_folder(int(f)) / PLY_NAME for f in selected]
@@ -340,13 +355,18 @@ def _finish(out: Path, selected: np.ndarray, rec: Recording, every: int,
                 else FACELIFT_RADIUS)
     render_device = models.device if models is not None else torch.device(
         "cuda" if device.startswith("cuda") and torch.cuda.is_available() else "cpu")
+    if size is None:  # the model's view resolution (the first frame's report has it)
+        size = (models.rig.width if models is not None
+                else _reported_resolution(with_gaussians[0].parent) or DEFAULT_TURNTABLE_SIZE)
+    mark = time.perf_counter()
     path = write_sequence_turntable(with_gaussians, out / VIDEO_NAME, orbit_frames=orbit_frames,
                                     fps=max(1.0, rec.fps / every), radius=distance,
                                     size=size + size % 2, device=render_device,
                                     progress=progress)
     report["turntable"] = {"file": VIDEO_NAME, "frames": len(with_gaussians),
-                           "orbit_frames": orbit_frames, "fps": round(max(1.0, rec.fps / every),
-                                                                      3)}
+                           "orbit_frames": orbit_frames, "size": size + size % 2,
+                           "fps": round(max(1.0, rec.fps / every), 3),
+                           "seconds": round(time.perf_counter() - mark, 3)}
     atomic_write_json(out / REPORT_NAME, report)
     return path
 

@@ -42,6 +42,7 @@ from ..splat.outputs import (
     PLY_NAME,
     VIDEO_NAME,
     TurntableSettings,
+    default_turntable_size,
     write_splat_outputs,
 )
 from ..train.checkpoints import loaded_from
@@ -70,10 +71,11 @@ def reconstruct(views_dir: str | os.PathLike, out_dir: str | os.PathLike,
                 checkpoint: str | os.PathLike, *, filters: SplatFilters | None = None,
                 device: str = "cpu", vgg_weights: str | os.PathLike | None = None,
                 lpips_weights: str | os.PathLike | None = None,
-                turntable_frames: int = 48, turntable_size: int = 256,
+                turntable_frames: int = 48, turntable_size: int | None = None,
                 progress: bool = True, overwrite: bool = False) -> ReconstructResult:
     """Reconstruct ``views_dir`` with the GS-LRM ``checkpoint`` (ours or FaceLift's ``.pt``)
-    and write the outputs listed in the module docstring to ``out_dir``."""
+    and write the outputs listed in the module docstring to ``out_dir``. ``turntable_size``:
+    default, the model's view resolution."""
     filters = filters or SplatFilters()
     views_dir, out_dir = Path(views_dir), Path(out_dir)
     inputs = (views_dir, checkpoint, vgg_weights, lpips_weights)
@@ -108,10 +110,14 @@ def reconstruct(views_dir: str | os.PathLike, out_dir: str | os.PathLike,
         grid_renders = np.concatenate([input_renders, held_renders])
     radius = float(np.mean([np.linalg.norm(c.center) for c in views.cameras]))
     targets = to_uint8(composite(grid_views.rgba, WHITE))
+    size = default_turntable_size(rig.width, turntable_size)
     with result_folder(out_dir, "reconstruct", overwrite=overwrite, inputs=inputs) as tmp:
-        write_splat_outputs(tmp, gaussians, renders=grid_renders, targets=targets,
-                            metrics=metrics, progress=progress, turntable=TurntableSettings(
-                                radius=radius, frames=turntable_frames, size=turntable_size))
+        outputs = write_splat_outputs(tmp, gaussians, renders=grid_renders, targets=targets,
+                                      metrics=metrics, progress=progress,
+                                      turntable=TurntableSettings(radius=radius,
+                                                                  frames=turntable_frames,
+                                                                  size=size))
+    metrics["output_seconds"] = {k: round(v, 3) for k, v in outputs.items()}
     return ReconstructResult(out_dir, gaussians, metrics)
 
 

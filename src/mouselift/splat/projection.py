@@ -62,18 +62,20 @@ _MAX_EXTEND = 3.33
 
 @dataclass(frozen=True)
 class Projected:
-    """Per-Gaussian screen-space quantities for one camera (N Gaussians).
+    """Per-Gaussian screen-space quantities for one camera (N Gaussians; every field gets a
+    leading camera axis C when projected to C cameras at once).
 
     ``means2d (N, 2)`` in our pixel coordinates (``u, v``); ``conics (N, 3)`` the entries
     ``(a, b, c)`` of ``Σ'⁻¹ = [[a, b], [b, c]]``; ``depths (N,)`` camera-frame ``z``;
-    ``covars2d (N, 2, 2)`` with the low-pass included; ``radii (N, 2)`` int32 bounding-box
+    ``covars2d (N, 2, 2)`` with the low-pass included (None from the compiled projection,
+    :func:`.rasterize_native.project_native`); ``radii (N, 2)`` int32 bounding-box
     half-widths in pixels (0 when culled); ``visible (N,)`` bool, ``radii > 0``.
     """
 
     means2d: torch.Tensor
     conics: torch.Tensor
     depths: torch.Tensor
-    covars2d: torch.Tensor
+    covars2d: torch.Tensor | None
     radii: torch.Tensor
     visible: torch.Tensor
 
@@ -128,25 +130,31 @@ def project_gaussians(
     near_plane: float = NEAR_PLANE,
     far_plane: float = FAR_PLANE,
 ) -> Projected:
-    """Project N Gaussians (``means (N, 3)``, ``covariances (N, 3, 3)``, world frame) to a camera.
+    """Project N Gaussians (``means (N, 3)``, ``covariances (N, 3, 3)``, world frame) to cameras.
 
     ``K (3, 3)`` (skew allowed) and ``w2c (4, 4)`` are tensors of the Gaussians' dtype/device;
-    ``opacities (N,)`` (activated) tighten the bounding boxes and cull ``o < 1/255``. See the
-    module docstring for every convention. Culled Gaussians get finite (meaningless) values and
-    ``visible = False``; gradients through them are zero.
+    or ``K (C, 3, 3)`` and ``w2c (C, 4, 4)`` for C cameras at once, and then every field of the
+    result has a leading camera axis (``means2d (C, N, 2)``, …). ``opacities (N,)`` (activated)
+    tighten the bounding boxes and cull ``o < 1/255``. See the module docstring for every
+    convention. Culled Gaussians get finite (meaningless) values and ``visible = False``;
+    gradients through them are zero.
     """
+    if K.ndim == 2:
+        one = project_gaussians(means, covariances, K[None], w2c[None], width, height, opacities,
+                                eps2d=eps2d, near_plane=near_plane, far_plane=far_plane)
+        return Projected(*(getattr(one, f)[0] for f in Projected.__dataclass_fields__))
     dtype = means.dtype
     K = K.to(dtype)
     w2c = w2c.to(dtype)
-    fx, skew, cx = K[0, 0], K[0, 1], K[0, 2]
-    fy, cy = K[1, 1], K[1, 2]
+    fx, skew, cx = K[:, 0, 0, None], K[:, 0, 1, None], K[:, 0, 2, None]  # (C, 1)
+    fy, cy = K[:, 1, 1, None], K[:, 1, 2, None]
     # camera frame, then the shear that removes skew: x' = x + (s / fx) y
-    shear = torch.eye(3, dtype=dtype, device=means.device)
-    shear[0, 1] = skew / fx
-    rot = shear @ w2c[:3, :3]
-    trans = shear @ w2c[:3, 3]
-    mc = means @ rot.T + trans
-    cov_c = rot @ covariances @ rot.T
+    shear = torch.eye(3, dtype=dtype, device=means.device).repeat(len(K), 1, 1)
+    shear[:, 0, 1] = skew[:, 0] / fx[:, 0]
+    rot = shear @ w2c[:, :3, :3]  # (C, 3, 3)
+    trans = (shear @ w2c[:, :3, 3:])[..., 0]  # (C, 3)
+    mc = means @ rot.transpose(1, 2) + trans[:, None]  # (C, N, 3)
+    cov_c = rot[:, None] @ covariances @ rot.transpose(1, 2)[:, None]  # (C, N, 3, 3)
 
     x, y, z = mc.unbind(-1)
     in_depth = (z >= near_plane) & (z <= far_plane)
@@ -164,12 +172,12 @@ def project_gaussians(
     zero = torch.zeros_like(z)
     jac = torch.stack(
         (fx * rz, zero, -fx * tx * rz * rz, zero, fy * rz, -fy * ty * rz * rz), dim=-1
-    ).reshape(-1, 2, 3)
+    ).reshape(*z.shape, 2, 3)
     cov2d = jac @ cov_c @ jac.transpose(-1, -2)
     cov2d = cov2d + eps2d * torch.eye(2, dtype=dtype, device=means.device)
     means2d = torch.stack((fx * x * rz + cx, fy * y * rz + cy), dim=-1)
 
-    a, b, c = cov2d[:, 0, 0], 0.5 * (cov2d[:, 0, 1] + cov2d[:, 1, 0]), cov2d[:, 1, 1]
+    a, b, c = cov2d[..., 0, 0], 0.5 * (cov2d[..., 0, 1] + cov2d[..., 1, 0]), cov2d[..., 1, 1]
     det = a * c - b * b
     det_ok = det > 0
     det = torch.where(det_ok, det, torch.ones_like(det))
@@ -177,15 +185,15 @@ def project_gaussians(
 
     radii = bounding_radii(cov2d, opacities)
     with torch.no_grad():
-        ug, vg = means2d[:, 0] + 0.5, means2d[:, 1] + 0.5  # gsplat's coordinates
-        rx, ry = radii[:, 0], radii[:, 1]
+        ug, vg = means2d[..., 0] + 0.5, means2d[..., 1] + 0.5  # gsplat's coordinates
+        rx, ry = radii[..., 0], radii[..., 1]
         inside = (ug + rx > 0) & (ug - rx < width) & (vg + ry > 0) & (vg - ry < height)
         visible = in_depth & det_ok & inside & (rx > 0) & (ry > 0)
-        radii = torch.where(visible[:, None], radii, torch.zeros_like(radii)).to(torch.int32)
+        radii = torch.where(visible[..., None], radii, torch.zeros_like(radii)).to(torch.int32)
     return Projected(
         means2d=means2d,
         conics=conics,
-        depths=mc[:, 2],
+        depths=mc[..., 2],
         covars2d=cov2d,
         radii=radii,
         visible=visible,

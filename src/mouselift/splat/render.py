@@ -1,11 +1,14 @@
-"""``render``: one differentiable splatting interface, three backends.
+"""``render``: one differentiable splatting interface, four backends.
 
 * ``"gsplat"`` — ``gsplat.rasterization`` on CUDA (``pip install gsplat``; not a dependency).
-* ``"torch"`` — our pure-PyTorch tile rasteriser (:mod:`.rasterize_cpu`) with EWA projection
-  (:mod:`.projection`); the CPU backend (it also runs on CUDA tensors, slowly).
+* ``"native"`` — our compiled CPU tile rasteriser (:mod:`.rasterize_native`, built by
+  ``make install``; optional) with EWA projection (:mod:`.projection`); all cameras in one call.
+* ``"torch"`` — our pure-PyTorch tile rasteriser (:mod:`.rasterize_cpu`), the same projection;
+  the fallback where the native one is not built (it also runs on CUDA tensors, slowly).
 * ``"dense"`` — the brute-force reference (:mod:`.rasterize_dense`); for tests and benchmarks.
 
-``backend="auto"`` picks gsplat for CUDA tensors when it imports, otherwise ``"torch"``.
+``backend="auto"`` picks gsplat for CUDA tensors when it imports; on the CPU ``"native"`` when it
+is built (else ``"torch"``, with a one-time warning saying how to build it).
 All backends follow gsplat's "classic" rules with its defaults (``eps2d = 0.3`` px² low-pass,
 ``alpha = min(0.999, o·exp(−½ dᵀΣ'⁻¹d))``, skip ``alpha < 1/255``, stop at transmittance
 ``1e-4``) and FaceLift's clipping planes ``near = 0.01``, ``far = 100`` — see
@@ -26,16 +29,26 @@ place: ``docs/conventions.md``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from functools import cache
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 import torch
 
+from . import native
 from .projection import EPS2D, FAR_PLANE, NEAR_PLANE, covariances_from_scales_quats
 from .projection import project_gaussians as _project
 from .rasterize_cpu import DEFAULT_CHUNK, DEFAULT_TILE_SIZE, bin_gaussians, rasterize_tiles
 from .rasterize_dense import rasterize_dense
+from .rasterize_native import (
+    DEFAULT_NATIVE_TILE,
+    bin_entries,
+    native_available,
+    project_native,
+    rasterize_native,
+)
 from .sh import eval_sh
 
 if TYPE_CHECKING:
@@ -43,9 +56,10 @@ if TYPE_CHECKING:
 
     from .gaussians import Gaussians
 
-__all__ = ["Backend", "RenderOutput", "render"]
+__all__ = ["BACKENDS", "Backend", "RenderOutput", "render"]
 
-Backend = Literal["auto", "torch", "gsplat", "dense"]
+Backend = Literal["auto", "native", "torch", "gsplat", "dense"]
+BACKENDS: tuple[str, ...] = ("auto", "native", "torch", "gsplat", "dense")
 
 
 class RenderOutput(NamedTuple):
@@ -114,9 +128,14 @@ def _backgrounds(background, num: int, dtype, device) -> torch.Tensor:
     raise ValueError(f"background must have shape (3,) or ({num}, 3), got {tuple(bg.shape)}")
 
 
-def _pick_backend(backend: str, device: torch.device) -> str:
-    if backend not in ("auto", "torch", "gsplat", "dense"):
-        raise ValueError(f"backend must be auto, torch, gsplat or dense, got {backend!r}")
+def _pick_backend(backend: str, device: torch.device, dtype: torch.dtype) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "native":
+        if device.type != "cpu":
+            raise ValueError(f"the native backend renders CPU tensors, got device {device}")
+        native.load()  # raises NativeUnavailable saying how to build it
+        return backend
     if backend != "auto":
         return backend
     if device.type == "cuda":
@@ -124,7 +143,22 @@ def _pick_backend(backend: str, device: torch.device) -> str:
 
         if gsplat_available():
             return "gsplat"
+    if device.type == "cpu" and dtype in (torch.float32, torch.float64):
+        if native_available():
+            return "native"
+        _warn_no_native()
     return "torch"
+
+
+@cache
+def _warn_no_native() -> None:
+    try:
+        native.load()
+    except native.NativeUnavailable as err:
+        logging.getLogger(__name__).warning(
+            "%s; CPU renders use the pure-PyTorch rasteriser (same images, several times slower)",
+            err,
+        )
 
 
 def render(
@@ -142,7 +176,7 @@ def render(
     near_plane: float = NEAR_PLANE,
     far_plane: float = FAR_PLANE,
     eps2d: float = EPS2D,
-    tile_size: int = DEFAULT_TILE_SIZE,
+    tile_size: int | None = None,
     chunk: int = DEFAULT_CHUNK,
 ) -> RenderOutput:
     """Render ``gaussians`` into C cameras; differentiable w.r.t. every Gaussian parameter.
@@ -152,8 +186,9 @@ def render(
     conventions (OpenCV axes, pixel column ``i`` centred at ``u = i``). ``background`` ``(3,)`` or
     ``(C, 3)`` RGB (default black). ``colors``: precomputed RGB ``(N, 3)`` or ``(C, N, 3)``
     instead of the SH colour; ``sh_degree`` renders with the first ``(d+1)²`` SH coefficients
-    (default: all). ``tile_size``/``chunk``: tile edge and first depth-chunk length of the torch
-    backend (speed only; the image does not depend on them).
+    (default: all). ``tile_size``/``chunk``: tile edge (default 16 native, at most 16; 8 torch)
+    and first depth-chunk length (torch backend) — speed only; the image does not depend on
+    them.
     Returns :class:`RenderOutput` ``(rgb, alpha, depth)``, see the module docstring.
     """
     dtype, device = gaussians.dtype, gaussians.device
@@ -168,7 +203,7 @@ def render(
         colors = torch.as_tensor(colors).to(dtype=dtype, device=device)
         if colors.shape not in ((n, 3), (num, n, 3)):
             raise ValueError(f"colors must be ({n}, 3) or ({num}, {n}, 3), got {colors.shape}")
-    which = _pick_backend(backend, device)
+    which = _pick_backend(backend, device, dtype)
 
     if which == "gsplat":
         from .rasterize_gsplat import rasterize_gsplat
@@ -194,26 +229,44 @@ def render(
     means = gaussians.means
     opacities = gaussians.opacities
     covariances = covariances_from_scales_quats(gaussians.scales, gaussians.rotations)
+    project = project_native if which == "native" else _project
+    proj = project(
+        means, covariances, Ks, w2cs, width, height, opacities,
+        eps2d=eps2d, near_plane=near_plane, far_plane=far_plane,
+    )  # fmt: skip
+    centres = -(w2cs[:, :3, :3].transpose(1, 2) @ w2cs[:, :3, 3:])[..., 0]  # (C, 3)
+    if which == "native":
+        # Gaussian g seen by camera c is entry c·N + g of one call; culled entries have radii 0
+        # and are never drawn, so nothing is gathered
+        if colors is None:
+            col = eval_sh(degree, gaussians.sh, means - centres[:, None] if degree else means)
+        else:
+            col = colors
+        feats = torch.cat([col.expand(num, n, 3), proj.depths[..., None]], dim=-1)
+        flat_means2d = proj.means2d.reshape(num * n, 2)
+        flat_conics = proj.conics.reshape(num * n, 3)
+        flat_opacities = opacities.expand(num, n).reshape(-1)
+        bins = bin_entries(flat_means2d, proj.radii.reshape(num * n, 2), proj.depths.reshape(-1),
+                           torch.arange(num).repeat_interleave(n), num, width, height,
+                           tile_size or DEFAULT_NATIVE_TILE)
+        out, alpha = rasterize_native(flat_means2d, flat_conics, feats.reshape(num * n, 4),
+                                      flat_opacities, bins)
+        rgb = out[..., :3] + (1.0 - alpha) * bgs[:, None, None, :]
+        return RenderOutput(rgb, alpha, out[..., 3:4] / alpha.clamp_min(1e-10))
     rgbs, alphas, depths = [], [], []
     for i in range(num):
-        proj = _project(
-            means, covariances, Ks[i], w2cs[i], width, height, opacities,
-            eps2d=eps2d, near_plane=near_plane, far_plane=far_plane,
-        )  # fmt: skip
-        idx = torch.nonzero(proj.visible).squeeze(1)
+        idx = torch.nonzero(proj.visible[i]).squeeze(1)
         if colors is None:
-            centre = -w2cs[i, :3, :3].T @ w2cs[i, :3, 3]
-            col = eval_sh(degree, gaussians.sh[idx], means[idx] - centre)
+            col = eval_sh(degree, gaussians.sh[idx], means[idx] - centres[i])
         else:
             col = (colors if colors.ndim == 2 else colors[i])[idx]
-        feats = torch.cat([col, proj.depths[idx, None]], dim=-1)
-        args = (proj.means2d[idx], proj.conics[idx], feats, opacities[idx])
+        m2, con, depth = proj.means2d[i, idx], proj.conics[i, idx], proj.depths[i, idx]
+        args = (m2, con, torch.cat([col, depth[:, None]], dim=-1), opacities[idx])
         if which == "dense":
-            out, alpha = rasterize_dense(*args, proj.depths[idx], width, height)
+            out, alpha = rasterize_dense(*args, depth, width, height)
         else:
-            bins = bin_gaussians(
-                proj.means2d[idx], proj.radii[idx], proj.depths[idx], width, height, tile_size
-            )
+            bins = bin_gaussians(m2, proj.radii[i, idx], depth, width, height,
+                                 tile_size or DEFAULT_TILE_SIZE)
             out, alpha = rasterize_tiles(*args, bins, chunk=chunk)
         rgbs.append(out[..., :3] + (1.0 - alpha) * bgs[i])
         alphas.append(alpha)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -130,12 +130,33 @@ def render_views(
     desc: str = "render",
 ) -> list[np.ndarray]:
     """Render each camera (any sizes) on ``background``; uint8 ``(H, W, 3)`` images."""
-    bg = torch.tensor(tuple(background), dtype=gaussians.dtype, device=gaussians.device)
-    out = []
-    with torch.no_grad():
-        for cam in tqdm(cameras, disable=not progress, desc=desc, unit="view", leave=False):
-            out.append(to_uint8(render(gaussians, cam, bg).rgb[0]))
+    with tqdm(total=len(cameras), disable=not progress, desc=desc, unit="view",
+              leave=False) as bar:
+        out = []
+        for image in _renders(gaussians, cameras, background):
+            out.append(image)
+            bar.update(1)
     return out
+
+
+#: Cameras rendered per call: one call composites many images (threads, gsplat batches).
+RENDER_BATCH = 12
+
+
+def _renders(gaussians: Gaussians, cameras: Sequence[Camera], background: Sequence[float]
+             ) -> Iterator[np.ndarray]:
+    """uint8 ``(H, W, 3)`` renders of ``cameras`` in order, consecutive cameras of one size
+    ``RENDER_BATCH`` at a time."""
+    bg = torch.tensor(tuple(background), dtype=gaussians.dtype, device=gaussians.device)
+    start = 0
+    with torch.no_grad():
+        while start < len(cameras):
+            stop = start + 1
+            while (stop < len(cameras) and stop - start < RENDER_BATCH
+                   and cameras[stop].size == cameras[start].size):
+                stop += 1
+            yield from to_uint8(render(gaussians, list(cameras[start:stop]), bg).rgb)
+            start = stop
 
 
 def write_turntable(
@@ -176,12 +197,11 @@ def write_turntable(
         if fov_deg is None
         else None,
     )
-    bg = torch.tensor(tuple(background), dtype=gaussians.dtype, device=gaussians.device)
     writer = VideoWriter(path, fps=fps, width=width, height=height, crf=crf)
     try:
-        with torch.no_grad():
-            for cam in tqdm(cameras, disable=not progress, desc="turntable", unit="frame"):
-                writer.write(to_uint8(render(gaussians, cam, bg).rgb[0]))
+        for image in tqdm(_renders(gaussians, cameras, background), total=len(cameras),
+                          disable=not progress, desc="turntable", unit="frame"):
+            writer.write(image)
     except BaseException:
         writer.close(commit=False)
         raise
