@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-$(NATIVE_STAMP): $(STAMP) $(wildcard $(NATIVE)/*.c $(NATIVE)/*.h)
+$(NATIVE_STAMP): $(STAMP) $(wildcard $(NATIVE)/*.c $(NATIVE)/*.h) $(NATIVE)/__init__.py
 	$(BIN)/python -m mouselift.splat.native build --optional
 	touch $(NATIVE_STAMP)
 

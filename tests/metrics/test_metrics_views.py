@@ -11,8 +11,8 @@ from mouselift.cameras import Camera
 from mouselift.data.sample import SampleViews
 from mouselift.images import MOUSE_ALPHA_THRESHOLD
 from mouselift.metrics import psnr
-from mouselift.metrics.compute import IMAGE_METRICS
-from mouselift.metrics.views import format_view_scores, render_and_score, score_views
+from mouselift.metrics.image import silhouette_iou
+from mouselift.metrics.views import VIEW_METRICS, format_view_scores, render_and_score, score_views
 from mouselift.splat import Gaussians
 
 SIZE = 24
@@ -35,8 +35,9 @@ def test_scores_are_per_view_metrics_and_their_means():
     views = _views(3)
     white = torch.ones((3, SIZE, SIZE, 3), dtype=torch.float64)
     scores = score_views(white, views)
-    assert list(scores) == ["num_views", *IMAGE_METRICS, "lpips_unavailable", "per_view"]
+    assert list(scores) == ["num_views", *VIEW_METRICS, "lpips_unavailable", "per_view"]
     assert scores["num_views"] == 3 and scores["lpips"] is None
+    assert scores["iou"] is None  # no alphas given (generated views have none)
     assert [v["view"] for v in scores["per_view"]] == views.names
     target = views.rgba[0, ..., :3].double()  # on white = the RGB where alpha is 1
     inside = float(psnr(white[0, 6:18, 6:18], target[6:18, 6:18]))
@@ -61,10 +62,43 @@ def test_render_and_score_of_nothing_is_a_white_image():
     scores, renders = render_and_score(Gaussians.empty(), views)
     assert renders.shape == (2, SIZE, SIZE, 3) and renders.dtype == np.uint8
     assert (renders == 255).all()
-    assert scores == score_views(torch.ones((2, SIZE, SIZE, 3), dtype=torch.float64), views)
+    white = torch.ones((2, SIZE, SIZE, 3), dtype=torch.float64)
+    assert scores == score_views(white, views, alphas=torch.zeros((2, SIZE, SIZE)))
+    assert scores["iou"] == 0.0  # nothing drawn where the mouse is
+
+
+def test_silhouette_iou_by_hand():
+    target = torch.zeros(10, 10)
+    target[2:6, 2:6] = 1.0  # 16 pixels
+    pred = torch.zeros(10, 10)
+    pred[4:8, 2:6] = 0.9  # 16 pixels, 8 shared
+    assert silhouette_iou(pred, target) == pytest.approx(8 / 24)
+    assert silhouette_iou(target, target) == 1.0
+    pred[4:8, 2:6] = MOUSE_ALPHA_THRESHOLD  # not above the threshold: nothing predicted
+    assert silhouette_iou(pred, target) == 0.0
+    assert silhouette_iou(torch.zeros(3, 3), torch.zeros(3, 3)) is None
+    with pytest.raises(ValueError, match="sizes"):
+        silhouette_iou(torch.zeros(3, 3), torch.zeros(3, 4))
+
+
+def test_iou_of_renders_is_the_rendered_alpha_against_the_mask():
+    views = _views(2)  # the mouse: pixels 6..17 of each view
+    # one opaque splat covering the centre of every view: IoU = overlap / union of the squares
+    g = Gaussians.from_activated(torch.tensor([[0.0, 0.0, 0.0]]), torch.full((1, 3), 0.4),
+                                 torch.tensor([[1.0, 0.0, 0.0, 0.0]]), torch.tensor([0.99]),
+                                 torch.tensor([[0.2, 0.2, 0.2]]))
+    scores, _ = render_and_score(g, views)
+    from mouselift.splat.render import render
+
+    alpha = render(g, views.cameras[0], torch.ones(3)).alpha[0, ..., 0]
+    expected = silhouette_iou(alpha, views.rgba[0, ..., 3])
+    assert 0.2 < expected < 1.0
+    assert scores["per_view"][0]["iou"] == pytest.approx(expected)
+    assert scores["iou"] == pytest.approx(expected)  # both views are the same
 
 
 def test_format_view_scores():
-    line = format_view_scores("held-out", {"num_views": 2, "psnr": 20.0, "psnr_masked": 15.5,
-                                           "ssim": 0.5}, "eval cameras")
+    scores = {"num_views": 2, "psnr": 20.0, "psnr_masked": 15.5, "ssim": 0.5}
+    line = format_view_scores("held-out", scores, "eval cameras")
     assert line == "  held-out views (2, eval cameras): PSNR 20.00 dB (mouse 15.50 dB), SSIM 0.5000"
+    assert format_view_scores("held-out", {**scores, "iou": 0.8125}).endswith(", IoU 0.812")

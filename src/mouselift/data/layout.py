@@ -24,6 +24,9 @@ from .recording import EVAL_DIR
 CAMERAS_FILE = "opencv_cameras.json"
 IMAGES_DIR = "images"
 RECORD_FILE = "sample.json"
+#: A sample's geometry targets (``mouselift geometry``): depth maps and how they were made.
+GEOMETRY_DIR = "geometry"
+GEOMETRY_FILE = "geometry.json"
 SKIPPED_DIR = "skipped"
 SAMPLE_PREFIX = "sample_"
 SAMPLE_RE = re.compile(r"^sample_(\d{6,})$")
@@ -67,6 +70,8 @@ __all__ = [
     "CAMERAS_FILE",
     "CONFIG_FILE",
     "EVAL_DIR",
+    "GEOMETRY_DIR",
+    "GEOMETRY_FILE",
     "IMAGES_DIR",
     "MANIFEST_FILE",
     "RECORD_FILE",

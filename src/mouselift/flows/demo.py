@@ -212,8 +212,8 @@ def _infer_and_eval(out_dir: Path, recording_dir: Path, dataset_dir: Path, pipel
         sampler={"solver": "dpm++", "steps": 20}, progress=progress)
     means = evaluated.report["means"]
     lines = ["", inferred.format(), "", evaluated.format(), "",
-             "In short (val samples; PSNR / PSNR on the mouse in dB on held-out cameras, "
-             "Chamfer to the true surface in mm):"]
+             "In short (val samples; PSNR / PSNR on the mouse in dB and silhouette IoU on "
+             "held-out cameras, Chamfer to the true surface in mm):"]
     for name, label in (("fit", "per-scene fit (reference)"),
                         ("stage2", "Stage 2 from the real views"),
                         ("end_to_end", "end to end (one image)")):
@@ -223,7 +223,7 @@ def _infer_and_eval(out_dir: Path, recording_dir: Path, dataset_dir: Path, pipel
         views = entry["views"].get("held_out") or next(iter(entry["views"].values()))
         chamfer = (entry.get("geometry") or {}).get("chamfer_mm")
         lines.append(f"  {label:<30} {_num(views['psnr'])} / {_num(views['psnr_masked'])}"
-                     f"   Chamfer {_num(chamfer)} mm")
+                     f"   IoU {_num(views.get('iou'))}   Chamfer {_num(chamfer)} mm")
     lines += ["  Tiny random models trained for minutes on a CPU: expect the fit far ahead. For",
               "  the real thing, fine-tune FaceLift's released weights on a GPU (README,",
               "  \"Training recipes\"), then run `mouselift infer` and `mouselift eval`.",

@@ -184,6 +184,23 @@ def masked_psnr(
     return _finish(_psnr_from_mse(mse, data_range), single)
 
 
+# ------------------------------------------------------------------------------ silhouette IoU
+
+
+def silhouette_iou(pred_alpha: torch.Tensor | np.ndarray, target_alpha: torch.Tensor | np.ndarray,
+                   threshold: float = 0.5) -> float | None:
+    """Intersection over union of two silhouettes ``(H, W)``: ``pred_alpha > threshold`` (a
+    render's accumulated opacity) against ``target_alpha > threshold`` (the real mask), the
+    number Pose Splatter and MoReMouse report for mice. None when both are empty."""
+    pred = torch.as_tensor(pred_alpha) > threshold
+    target = torch.as_tensor(target_alpha).to(pred.device) > threshold
+    if pred.shape != target.shape:
+        raise ValueError(f"silhouettes of different sizes: {tuple(pred.shape)} and "
+                         f"{tuple(target.shape)}")
+    union = int((pred | target).sum())
+    return None if union == 0 else int((pred & target).sum()) / union
+
+
 # ----------------------------------------------------------------------------------------- SSIM
 
 

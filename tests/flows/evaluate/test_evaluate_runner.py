@@ -52,7 +52,7 @@ def test_eval_json_structure(stage2_eval, mouse_dataset, synthetic_recording):
         assert np.isfinite(geo["chamfer_mm"]) and 0 <= geo["fscore_2mm"] <= geo["fscore_5mm"]
     # means are the means over the samples
     means = report["means"]["stage2"]
-    for key in ("psnr", "psnr_masked", "ssim"):
+    for key in ("psnr", "psnr_masked", "ssim", "iou"):
         values = [s["evaluations"]["stage2"]["views"]["held_out"][key]
                   for s in report["samples"]]
         assert means["views"]["held_out"][key] == pytest.approx(np.mean(values))
@@ -60,6 +60,7 @@ def test_eval_json_structure(stage2_eval, mouse_dataset, synthetic_recording):
         [s["evaluations"]["stage2"]["geometry"]["chamfer_mm"] for s in report["samples"]]))
     table = stage2_eval.format()
     assert "stage2" in table and "held-out" in table and "Chamfer mm" in table
+    assert "IoU" in table
     assert "fit: skipped (no --fit)" in table
 
 
@@ -77,8 +78,13 @@ def test_numbers_equal_a_direct_recomputation(stage2_eval, mouse_dataset, gslrm_
     held = load_sample_views(sample / "eval")
     rgb = render(gaussians, held.cameras[0], torch.ones(3)).rgb[0].clamp(0, 1).double()
     expected = float(psnr(rgb, composite(held.rgba[0].double(), "white")))
-    got = entry["evaluations"]["stage2"]["views"]["held_out"]["per_view"][0]["psnr"]
-    assert got == pytest.approx(expected, abs=1e-9)
+    got = entry["evaluations"]["stage2"]["views"]["held_out"]["per_view"][0]
+    assert got["psnr"] == pytest.approx(expected, abs=1e-9)
+    # the silhouette IoU: rendered alpha > 0.5 against the real mask > 0.5
+    alpha = render(gaussians, held.cameras[0], torch.ones(3)).alpha[0, ..., 0] > 0.5
+    mask = held.rgba[0, ..., 3] > 0.5
+    iou = float((alpha & mask).sum()) / float((alpha | mask).sum())
+    assert got["iou"] == pytest.approx(iou, abs=1e-12)
 
     record = json.loads((sample / "sample.json").read_text())
     s = record["similarity"]["scale"]

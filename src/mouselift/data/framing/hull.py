@@ -134,6 +134,31 @@ def agreement(points: np.ndarray, camera: Camera, mask: np.ndarray, threshold: i
     return float(inside.sum() / seen.sum()) if seen.any() else float("nan")
 
 
+def fine_hull(
+    cameras: Sequence[Camera],
+    masks: Sequence[np.ndarray],
+    start: np.ndarray,
+    domain: float,
+    step: float,
+    threshold: int = 127,
+    partial: Sequence[bool] | None = None,
+) -> np.ndarray:
+    """Centres ``(M, 3)`` of the fine voxels (side ``step``) of the visual hull inside the sphere
+    ``|X − start| ≤ domain``: the coarse hull (:func:`coarse_hull`), its voxels and their
+    neighbours split into fine voxels, carved again (rules: the module docstring)."""
+    start = np.asarray(start, dtype=np.float64).reshape(3)
+    coarse = COARSE_FACTOR * step
+    survivors = coarse_hull(cameras, masks, start, domain, step, threshold, partial)
+    if not len(survivors):
+        return np.zeros((0, 3))
+    kept = np.rint((survivors - start) / coarse)
+    grown = np.unique((kept[:, None, :] + _cube_offsets(3)[None]).reshape(-1, 3), axis=0)
+    fine = (grown[:, None, :] * COARSE_FACTOR + _cube_offsets(COARSE_FACTOR)[None]).reshape(-1, 3)
+    fine = fine[np.linalg.norm(fine, axis=1) * step <= domain]
+    cells = start + step * fine
+    return cells[carve(cells, cameras, masks, threshold, partial=partial)]
+
+
 def hull_centroid(
     cameras: Sequence[Camera],
     masks: Sequence[np.ndarray],
@@ -145,20 +170,10 @@ def hull_centroid(
 ) -> tuple[np.ndarray | None, int]:
     """Centroid (3,) of the visual hull inside the sphere ``|X − start| ≤ domain``, and its fine
     voxel count; ``(None, count)`` when fewer than :data:`MIN_VOXELS` fine voxels survive."""
-    start = np.asarray(start, dtype=np.float64).reshape(3)
-    coarse = COARSE_FACTOR * step
-    survivors = coarse_hull(cameras, masks, start, domain, step, threshold, partial)
-    if not len(survivors):
-        return None, 0
-    kept = np.rint((survivors - start) / coarse)
-    grown = np.unique((kept[:, None, :] + _cube_offsets(3)[None]).reshape(-1, 3), axis=0)
-    fine = (grown[:, None, :] * COARSE_FACTOR + _cube_offsets(COARSE_FACTOR)[None]).reshape(-1, 3)
-    fine = fine[np.linalg.norm(fine, axis=1) * step <= domain]
-    cells = start + step * fine
-    inside = cells[carve(cells, cameras, masks, threshold, partial=partial)]
+    inside = fine_hull(cameras, masks, start, domain, step, threshold, partial)
     if len(inside) < MIN_VOXELS:
         return None, len(inside)
     return inside.mean(axis=0), len(inside)
 
 
-__all__ = ["agreement", "carve", "coarse_hull", "hull_centroid", "nearest_pixels"]
+__all__ = ["agreement", "carve", "coarse_hull", "fine_hull", "hull_centroid", "nearest_pixels"]

@@ -13,15 +13,18 @@ import numpy as np
 from ...gslrm.inference import checkpoint_lines
 from ...metrics.compute import IMAGE_METRICS
 from ...metrics.geometry import THRESHOLDS_MM, threshold_key
+from ...metrics.views import VIEW_METRICS
 from .registry import EVALUATIONS
 
 EVAL_JSON = "eval.json"
 EVAL_PNG = "eval.png"
 FORMAT = "mouselift-eval"
 VERSION = 1
-#: The image metrics' order in ``means`` and the table: each followed by its mouse-only variant.
-MEANS_ORDER = tuple(sorted(IMAGE_METRICS,
-                           key=lambda key: IMAGE_METRICS.index(key.removesuffix("_masked"))))
+#: The view metrics' order in ``means`` and the table: each image metric followed by its
+#: mouse-only variant, then the silhouette IoU.
+MEANS_ORDER = (*sorted(IMAGE_METRICS,
+                       key=lambda key: IMAGE_METRICS.index(key.removesuffix("_masked"))),
+               *(key for key in VIEW_METRICS if key not in IMAGE_METRICS))
 
 
 def geometry_info(min_opacity: float) -> dict[str, Any]:
@@ -84,7 +87,7 @@ def _fmt(value: Any, spec: str) -> str:
 def format_table(means: dict[str, Any]) -> list[str]:
     """Rows of the table: one per evaluation and view group, with the image-metric means and,
     on the evaluation's first row, its 3D means (``–``: not available)."""
-    header = ("evaluation", "views", "n", "PSNR", "mouse PSNR", "SSIM", "LPIPS",
+    header = ("evaluation", "views", "n", "PSNR", "mouse PSNR", "SSIM", "LPIPS", "IoU",
               "Chamfer mm", "F@2mm", "F@5mm")
     rows = [header]
     for name, entry in means.items():
@@ -97,7 +100,8 @@ def format_table(means: dict[str, Any]) -> list[str]:
                 third = [""] * 3
             rows.append((name, group.replace("_", "-"), str(m["num_views"]),
                          _fmt(m["psnr"], ".2f"), _fmt(m["psnr_masked"], ".2f"),
-                         _fmt(m["ssim"], ".4f"), _fmt(m["lpips"], ".4f"), *third))
+                         _fmt(m["ssim"], ".4f"), _fmt(m["lpips"], ".4f"),
+                         _fmt(m.get("iou"), ".3f"), *third))
     widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
     return ["  ".join(cell.ljust(w) if c < 2 else cell.rjust(w)
                       for c, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()

@@ -41,7 +41,7 @@ __all__ = [
 #: Must equal ``ML_ABI_VERSION`` in rasterize.c.
 ABI_VERSION = 1
 SOURCES = ("rasterize.c", "rasterize_impl.h", "project_impl.h")
-FLAGS = ("-O3", "-std=c11", "-fno-math-errno", "-fopenmp-simd", "-fPIC", "-shared")
+FLAGS = ("-O3", "-std=c11", "-fno-math-errno", "-fPIC", "-shared")
 #: Tried in turn: with AVX2 clones of the kernels (x86-64 Linux), then without.
 VARIANTS = ((), ("-DML_NO_CLONES",))
 HERE = Path(__file__).resolve().parent
