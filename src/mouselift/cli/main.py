@@ -16,7 +16,19 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 
 from .. import __version__
 from ..errors import MouseliftError
-from . import demo, embeds, fit, infer, prepare, reconstruct, synth, train, turntable, view
+from . import (
+    demo,
+    embeds,
+    fit,
+    geometry,
+    infer,
+    prepare,
+    reconstruct,
+    synth,
+    train,
+    turntable,
+    view,
+)
 from . import eval as eval_cli
 from .help import HELP_WIDTH, ConfigHelp, command
 
@@ -40,6 +52,8 @@ app.command("synth", no_args_is_help=True, epilog=synth.EPILOG,
 app.command("prepare", no_args_is_help=True, epilog=prepare.EPILOG,
             cls=command(ConfigHelp("mouselift.data.prepare.config.PrepareConfig", "prepare")))(
     prepare.prepare)
+app.command("geometry", no_args_is_help=True, epilog=geometry.EPILOG, cls=command())(
+    geometry.geometry)
 app.command("demo", epilog=demo.EPILOG, cls=command())(demo.demo)
 app.command("fit", no_args_is_help=True, epilog=fit.EPILOG,
             cls=command(ConfigHelp("mouselift.fit.config.FitConfig", "fit")))(fit.fit)

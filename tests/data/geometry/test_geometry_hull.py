@@ -76,10 +76,11 @@ def test_hull_depth_equals_the_ray_ellipsoid_intersection_within_a_voxel(ellipso
     views, held_out, targets = ellipsoid_targets
     assert targets.num_voxels > 1000 and len(targets.carving) == len(views)
     errors = []
-    for group in (views, held_out):  # held-out views: the same hull, never carved with
+    # held-out views: the same hull, never carved with
+    for group, maps in ((views, targets.depths), (held_out, targets.held_out)):
         for name, cam in zip(group.view_names, group.cameras, strict=True):
             truth = exact_depth(cam)
-            depth = targets.depths[name]
+            depth = maps[name]
             both = (truth > 0) & (depth > 0)
             assert both.sum() > 0.95 * (truth > 0).sum(), name  # the mask gets depth
             assert not (depth[truth == 0] > 0).any()  # nothing outside the mask
@@ -124,11 +125,12 @@ def test_prepare_rules_decide_which_views_carve():
     cams = rig()[:6]
     views = views_of(cams)
     record = {"views": [{"file_path": f"images/{c.name}.png", "hull_view": k != 1,
-                         "clipped": k == 2, "touches_border": k == 3} for k, c in
-                        enumerate(cams)]}
+                         "clipped": k in (2, 4), "clipped_in_source": k in (2, 5),
+                         "touches_border": k == 3} for k, c in enumerate(cams)]}
     targets = hull_targets(views, record=record, voxel_px=2.0)
+    # 1: not in prepare's hull; 2: its crop runs past the source where the mouse is cut
     assert targets.carving == ["cam_000", "cam_003", "cam_004", "cam_005"]
-    assert targets.partial == ["cam_003"]
+    assert targets.partial == ["cam_003", "cam_005"]
     with pytest.raises(ValueError, match="no view may carve"):
         hull_targets(views, record={"views": [{"file_path": f"images/{c.name}.png",
                                                "hull_view": False} for c in cams]})
@@ -136,8 +138,7 @@ def test_prepare_rules_decide_which_views_carve():
 
 def test_files_round_trip_to_a_tenth_of_a_depth_unit(ellipsoid_targets, tmp_path):
     views, held_out, targets = ellipsoid_targets
-    held = set(held_out.view_names)
-    folder = write_geometry(tmp_path, targets.depths, held, targets.describe())
+    folder = write_geometry(tmp_path, targets.depths, targets.held_out, targets.describe())
     assert sorted(p.name for p in folder.glob("*.png")) == sorted(
         f"{n}.png" for n in views.view_names)
     name = views.view_names[0]
@@ -149,6 +150,7 @@ def test_files_round_trip_to_a_tenth_of_a_depth_unit(ellipsoid_targets, tmp_path
     assert read_depth(tmp_path, "cam_999") is None
     info = read_geometry_info(tmp_path)
     assert info["source"] == "hull" and info["depth_unit"] == 1e-4
-    assert info["held_out_views"] == sorted(held) and info["num_voxels"] == targets.num_voxels
+    assert info["held_out_views"] == sorted(held_out.view_names)
+    assert info["num_voxels"] == targets.num_voxels
     with pytest.raises(SampleError, match="mouselift geometry"):
         read_geometry_info(tmp_path / "other")

@@ -24,8 +24,8 @@ from PIL import Image
 
 from ... import __version__
 from ...atomic import atomic_dir, atomic_write_json
-from ..sample import SampleError
 from ..layout import EVAL_DIR, GEOMETRY_DIR, GEOMETRY_FILE
+from ..sample import SampleError
 
 __all__ = ["DEPTH_UNIT", "FORMAT", "has_geometry", "read_depth", "read_geometry_info",
            "write_geometry"]
@@ -47,23 +47,23 @@ def _encode(depth: np.ndarray) -> np.ndarray:
 
 
 def write_geometry(sample_dir: str | os.PathLike, depths: dict[str, np.ndarray],
-                   held_out: set[str], info: dict[str, Any], *, replace: bool = False) -> Path:
-    """Write ``depths`` (view name → float32 ``(H, W)``; names in ``held_out`` go to ``eval/``)
-    and ``geometry.json`` (``info`` plus format, units and version) as ``SAMPLE/geometry/``,
-    atomically; ``replace`` an existing one. Returns the folder."""
+                   held_out: dict[str, np.ndarray], info: dict[str, Any], *,
+                   replace: bool = False) -> Path:
+    """Write ``depths`` (rig view name → float32 ``(H, W)``), ``held_out`` (held-out view name →
+    depth, into ``eval/``) and ``geometry.json`` (``info`` plus format, units and version) as
+    ``SAMPLE/geometry/``, atomically; ``replace`` an existing one. Returns the folder."""
     target = Path(sample_dir) / GEOMETRY_DIR
     with atomic_dir(target, replace=replace) as tmp:
-        (tmp / EVAL_DIR).mkdir()
-        for name, depth in depths.items():
-            path = tmp / (f"{EVAL_DIR}/{name}.png" if name in held_out else f"{name}.png")
-            Image.fromarray(_encode(depth)).save(path, format="PNG")
-        if not held_out:
-            (tmp / EVAL_DIR).rmdir()
+        for folder, group in ((tmp, depths), (tmp / EVAL_DIR, held_out)):
+            if group:
+                folder.mkdir(exist_ok=True)
+            for name, depth in group.items():
+                Image.fromarray(_encode(depth)).save(folder / f"{name}.png", format="PNG")
         atomic_write_json(tmp / GEOMETRY_FILE, {
             "format": FORMAT, "version": VERSION, "mouselift": __version__,
             "depth": "camera-frame z (OpenCV axes) of the first surface, in the sample's world "
                      "units: value × depth_unit; 0 = invalid",
-            "depth_unit": DEPTH_UNIT, "views": sorted(set(depths) - held_out),
+            "depth_unit": DEPTH_UNIT, "views": sorted(depths),
             "held_out_views": sorted(held_out), **info})
     return target
 

@@ -3,8 +3,9 @@
 ``hull`` (:func:`hull_targets`): the visual hull carved from the masks of the sample's rig views
 (the one carver, :func:`mouselift.data.framing.hull.fine_hull`, with prepare's rules: only the
 views prepare's hull used — its record's ``hull_view`` —, a view whose mask touches its crop
-border or the source image border carves only inside its image, views whose crop runs past the
-source image are left out), voxels of ``voxel_px`` pixels of the views at the mouse centre, inside
+border or the source image border carves only inside its image, a view whose crop runs past the
+source image *and* whose mask reaches the source border is left out: its crop is unknown there),
+voxels of ``voxel_px`` pixels of the views at the mouse centre, inside
 the sphere each crop just holds; then each view's depth map (:func:`.depth.voxel_depth`) at the
 pixels of its mask. The held-out ``eval/`` views get depth maps of the same hull (their masks are
 never carved with, so they stay held out).
@@ -34,12 +35,14 @@ DEFAULT_VOXEL_PX = 2.0
 
 @dataclass
 class HullTargets:
-    """Depth maps by view name (the image stem, ``"cam_000"``; held-out views too), and how they
-    were made: ``voxel`` (side, world units), ``num_voxels``, the views that carved, those that
-    carved only inside their image (``partial``), and the share of each view's mask pixels that
-    got a depth (``coverage``)."""
+    """Depth maps by view name (the image stem, ``"cam_000"``) of the rig views (``depths``) and
+    of the held-out views (``held_out``; their names may repeat the rig's), and how they were
+    made: ``voxel`` (side, world units), ``num_voxels``, the views that carved, those that carved
+    only inside their image (``partial``), and the share of each view's mask pixels that got a
+    depth (``coverage``; held-out views as ``"eval/<name>"``)."""
 
     depths: dict[str, np.ndarray]
+    held_out: dict[str, np.ndarray]
     voxel: float
     num_voxels: int
     carving: list[str]
@@ -65,7 +68,9 @@ def crop_sphere_radius(views: SampleViews) -> float:
 
 
 def _view_rules(record: dict[str, Any] | None, names: list[str]) -> tuple[list[bool], list[bool]]:
-    """Per view: whether it carves, and whether only inside its image (prepare's rules)."""
+    """Per view: whether it carves, and whether only inside its image (prepare's rules, in crop
+    space: a crop that runs past the source image is transparent there, which is background
+    when the mask does not reach the source border, and unknown when it does)."""
     if record is None:
         return [True] * len(names), [False] * len(names)
     by_name = {str(v.get("file_path", "")).split("/")[-1].rsplit(".", 1)[0]: v
@@ -73,9 +78,10 @@ def _view_rules(record: dict[str, Any] | None, names: list[str]) -> tuple[list[b
     carves, partial = [], []
     for name in names:
         info = by_name.get(name, {})
-        carves.append(bool(info.get("hull_view", True)) and not bool(info.get("clipped", False)))
-        partial.append(bool(info.get("touches_border", False))
-                       or bool(info.get("clipped_in_source", False)))
+        cut_in_source = bool(info.get("clipped_in_source", False))
+        unknown_inside = bool(info.get("clipped", False)) and cut_in_source
+        carves.append(bool(info.get("hull_view", True)) and not unknown_inside)
+        partial.append(bool(info.get("touches_border", False)) or cut_in_source)
     return carves, partial
 
 
@@ -97,16 +103,17 @@ def hull_targets(views: SampleViews, *, record: dict[str, Any] | None = None,
     step = voxel_px * distance / focal
     voxels = fine_hull(cams, masks, np.zeros(3), 1.05 * crop_sphere_radius(views), step,
                        MOUSE_ALPHA_THRESHOLD, cut)
-    targets = HullTargets({}, step, len(voxels),
+    targets = HullTargets({}, {}, step, len(voxels),
                           [n for n, keep in zip(names, carves, strict=True) if keep],
                           [n for n, keep, p in zip(names, carves, partial, strict=True)
                            if keep and p])
-    for group in (views, held_out):
+    for group, out, prefix in ((views, targets.depths, ""),
+                               (held_out, targets.held_out, "eval/")):
         if group is None:
             continue
         for k, (name, cam) in enumerate(zip(group.view_names, group.cameras, strict=True)):
             mask = group.rgba[k, ..., 3].numpy() > MOUSE_ALPHA_THRESHOLD
             depth = voxel_depth(voxels, step, cam) * mask
-            targets.depths[name] = depth.astype(np.float32)
-            targets.coverage[name] = float((depth > 0).sum() / max(1, mask.sum()))
+            out[name] = depth.astype(np.float32)
+            targets.coverage[prefix + name] = float((depth > 0).sum() / max(1, mask.sum()))
     return targets
