@@ -27,7 +27,7 @@ def test_eval_prints_the_table_and_writes_both_files(capsys, mouse_dataset, chec
     assert code in (0, None), err
     lines = stdout.splitlines()
     assert lines[1].split() == ["evaluation", "views", "n", "PSNR", "mouse", "PSNR", "SSIM",
-                                "LPIPS", "Chamfer", "mm", "F@2mm", "F@5mm"]
+                                "LPIPS", "IoU", "Chamfer", "mm", "F@2mm", "F@5mm"]
     assert lines[2].split()[:3] == ["stage2", "inputs", "6"]
     assert f"3D ground truth: {synthetic_recording} (from --recording)" in stdout
     assert "stage1: skipped (no --mvdiff)" in stdout

@@ -41,6 +41,18 @@ static void FN(setup_camera)(const ml_view *view, const REAL *K, const REAL *w2c
     cam->lim_y_neg = (cy + (REAL)0.5) / fy + (REAL)0.3 * tan_y;
 }
 
+/* Every camera of a call (1 when the arguments are invalid). */
+static int FN(setup_cameras)(const ml_view *view, int worker, int workers, const REAL *Ks,
+                             const REAL *w2cs, FN(camera) *cams)
+{
+    if (view->cameras < 1 || view->cameras > ML_MAX_CAMERAS || workers < 1 || worker < 0 ||
+        worker >= workers)
+        return 1;
+    for (int64_t c = 0; c < view->cameras; ++c)
+        FN(setup_camera)(view, Ks + 9 * c, w2cs + 16 * c, &cams[c]);
+    return 0;
+}
+
 /* camera-frame mean, covariance, Jacobian and 2D covariance of one Gaussian */
 typedef struct {
     REAL x, y, z, rz;
@@ -105,12 +117,8 @@ int FN(ml_project)(const ml_view *view, int worker, int workers, int64_t n, cons
                    REAL *means2d, REAL *conics, REAL *depths, int32_t *radii,
                    unsigned char *visible)
 {
-    if (view->cameras < 1 || view->cameras > ML_MAX_CAMERAS || workers < 1 || worker < 0 ||
-        worker >= workers)
-        return 1;
     FN(camera) cams[ML_MAX_CAMERAS];
-    for (int64_t c = 0; c < view->cameras; ++c)
-        FN(setup_camera)(view, Ks + 9 * c, w2cs + 16 * c, &cams[c]);
+    if (FN(setup_cameras)(view, worker, workers, Ks, w2cs, cams)) return 1;
     const REAL thr = (REAL)ML_ALPHA_THRESHOLD, width = (REAL)view->width;
     const REAL height = (REAL)view->height;
     for (int64_t g = worker; g < n; g += workers) {
@@ -160,12 +168,8 @@ int FN(ml_project_backward)(const ml_view *view, int worker, int workers, int64_
                             const REAL *v_means2d, const REAL *v_conics, const REAL *v_depths,
                             REAL *v_means, REAL *v_covs)
 {
-    if (view->cameras < 1 || view->cameras > ML_MAX_CAMERAS || workers < 1 || worker < 0 ||
-        worker >= workers)
-        return 1;
     FN(camera) cams[ML_MAX_CAMERAS];
-    for (int64_t c = 0; c < view->cameras; ++c)
-        FN(setup_camera)(view, Ks + 9 * c, w2cs + 16 * c, &cams[c]);
+    if (FN(setup_cameras)(view, worker, workers, Ks, w2cs, cams)) return 1;
     for (int64_t g = worker; g < n; g += workers) {
         REAL gm[3] = {0, 0, 0}, gcov[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
         for (int64_t c = 0; c < view->cameras; ++c) {

@@ -40,6 +40,29 @@ static inline void FN(row_next)(FN(row_exp) *row)
     row->step *= row->decay;
 }
 
+/* One list entry's splat: mean (mx, my), conic (a, b, c), opacity o, the cutoff of its alpha
+ * ellipse, exp(-a) (the row recurrence's decay) and its colour */
+typedef struct {
+    REAL mx, my, a, b, c, o, cut, decay;
+    const REAL *col;
+} FN(splat);
+
+static inline FN(splat) FN(load_splat)(int32_t e, const REAL *means2d, const REAL *conics,
+                                       const REAL *opacities, const REAL *colors, int D)
+{
+    FN(splat) g;
+    g.mx = means2d[2 * e];
+    g.my = means2d[2 * e + 1];
+    g.a = conics[3 * e];
+    g.b = conics[3 * e + 1];
+    g.c = conics[3 * e + 2];
+    g.o = opacities[e];
+    g.cut = FN(cutoff)(g.o);
+    g.decay = EXPNEG(g.a);
+    g.col = colors + (int64_t)e * D;
+    return g;
+}
+
 typedef struct {
     int64_t image;
     int x0, y0;   /* the tile's first pixel column and row */
@@ -84,11 +107,9 @@ static ML_INLINE void FN(forward_tile)(const ml_grid *g, int64_t t, const int64_
     }
     for (int k = 0; k < s * s * D; ++k) acc[k] = 0;
     for (int64_t i = start; i < end && remaining > 0; ++i) {
-        const int32_t e = list[i];
-        const REAL mx = means2d[2 * e], my = means2d[2 * e + 1];
-        const REAL a = conics[3 * e], b = conics[3 * e + 1], c = conics[3 * e + 2];
-        const REAL o = opacities[e], cut = FN(cutoff)(o), decay = EXPNEG(a);
-        const REAL *col = colors + (int64_t)e * D;
+        const FN(splat) sp = FN(load_splat)(list[i], means2d, conics, opacities, colors, D);
+        const REAL mx = sp.mx, my = sp.my, a = sp.a, b = sp.b, c = sp.c, o = sp.o, cut = sp.cut;
+        const REAL decay = sp.decay, *col = sp.col;
         int r0, r1;
         if (!ml_row_range(a, b, c, cut, my - tile.y0, tile.rows, &r0, &r1)) continue;
         for (int r = r0; r < r1; ++r) {
@@ -170,10 +191,9 @@ static ML_INLINE void FN(backward_tile)(const ml_grid *g, int64_t t, const int64
     }
     for (int64_t i = start; i < start + longest && i < end; ++i) {
         const int32_t e = list[i], rank = (int32_t)(i - start);
-        const REAL mx = means2d[2 * e], my = means2d[2 * e + 1];
-        const REAL a = conics[3 * e], b = conics[3 * e + 1], c = conics[3 * e + 2];
-        const REAL o = opacities[e], cut = FN(cutoff)(o), decay = EXPNEG(a);
-        const REAL *col = colors + (int64_t)e * D;
+        const FN(splat) sp = FN(load_splat)(e, means2d, conics, opacities, colors, D);
+        const REAL mx = sp.mx, my = sp.my, a = sp.a, b = sp.b, c = sp.c, o = sp.o, cut = sp.cut;
+        const REAL decay = sp.decay, *col = sp.col;
         int r0, r1;
         if (!ml_row_range(a, b, c, cut, my - tile.y0, tile.rows, &r0, &r1)) continue;
         REAL s_mx = 0, s_my = 0, s_a = 0, s_b = 0, s_c = 0, s_o = 0;
