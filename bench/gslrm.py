@@ -111,7 +111,7 @@ def run_case(args: argparse.Namespace) -> dict:
                 out = model(images, Ks, c2ws)
             sync()
             render_start = time.perf_counter()
-            rendered, _ = render_targets(out, Ks, c2ws, background, size, size)
+            rendered = render_targets(out, Ks, c2ws, background, size, size).rgb
             loss = (rendered - images).square().mean()
             leaves = [out.means, out.log_scales, out.rotations, out.opacity_logits, out.sh]
             grads = torch.autograd.grad(loss, leaves, retain_graph=True)

@@ -38,7 +38,7 @@ def test_trains_and_checkpoints_rebuild_the_model(mouse_dataset, tmp_path):
     assert result.losses[-1] < result.losses[0]
     steps = [s for s, _ in result.validations]
     assert steps == [0, 2, 4, 6]
-    assert all({"psnr", "psnr_masked", "ssim"} <= set(m) for _, m in result.validations)
+    assert all({"psnr", "psnr_masked", "ssim", "iou"} <= set(m) for _, m in result.validations)
     last = result.checkpoints[-1]
     model, _ = load_gslrm(last / "model", rig=rig_from_dataset(mouse_dataset).resized(32))
     assert model.config == load_gslrm_config("tiny").model_copy(update={"image_size": 32})

@@ -40,6 +40,12 @@ key                shape / type          meaning
 ``target_K``       ``(Vt, 3, 3)``        as ``input_K``
 ``target_is_eval`` ``(Vt,)`` bool        the view is a held-out (``eval/``) view
 ``index``          ``(Vt, 2)`` int64     ``(view_idx, scene_idx)`` of each target
+``input_depth``    ``(Vi, 1, H, W)``     with ``geometry``: float32 camera-frame z of each
+                                         pixel's first surface (``SAMPLE/geometry/``), 0 where
+                                         none
+``target_depth``   ``(Vt, 1, H, W)``     with ``geometry``: as ``input_depth``
+``has_depth``      ``()`` bool           with ``geometry``: the sample has geometry targets
+                                         (without them both depths are 0)
 ``background``     ``(3,)``              float32 RGB the images are composited on
 ``sample``         ``str``               the sample folder name (for messages)
 =================  ====================  ==========================================================
@@ -48,6 +54,11 @@ key                shape / type          meaning
 rig views (rig views ``0 … C−1``, ``eval/`` views ``C, C+1, …``); ``scene_idx`` is the sample's
 index in this dataset (its line in the split list). The same pair in ``input_index`` and ``index``
 means the same image. Renders compared with the targets must use the item's ``background``.
+
+**Depth.** With ``geometry``, each view's depth map (:func:`mouselift.data.geometry.read_depth`)
+is resized as the images are, averaging only valid pixels: ``resize(d·v) / resize(v)`` where at
+least half the covered area is valid (``v`` = the map is positive), else 0. Depth is a camera-frame
+``z`` and so unchanged by resizing an image.
 
 **Determinism.** Every random choice (input views, further targets, a random background) comes
 from one NumPy generator seeded with ``(seed, epoch, index)`` (``SeedSequence``, the default of
@@ -69,6 +80,7 @@ import torch
 from pydantic import Field, model_validator
 
 from ..config import StrictModel
+from ..data.geometry import has_geometry, read_depth
 from ..data.layout import EVAL_DIR
 from ..data.sample import SampleError, SampleViews, has_eval_views, load_sample_views
 from ..data.split_dataset import SplitDataset
@@ -101,6 +113,9 @@ class GSLRMDataConfig(StrictModel):
         None, ge=8, description="square side in pixels the views are resized to (train gslrm: "
         "default the model's image_size; another size trains and saves the model at that size. "
         "The dataset alone: default the samples' own)")
+    geometry: bool = Field(
+        False, description="load the samples' geometry targets (depth maps of `mouselift "
+        "geometry`) as input_depth / target_depth (train gslrm: on when losses.depth > 0)")
 
     @model_validator(mode="after")
     def _views(self) -> GSLRMDataConfig:
@@ -233,6 +248,9 @@ class GSLRMDataset(SplitDataset):
                                           zip((t_rgb, t_alpha, t_c2w, t_k), e, strict=True))
             view_ids += [len(rig) + j for j in range(len(held_out))]
             is_eval += [True] * len(held_out)
+        depth: dict[str, torch.Tensor] = {}
+        if cfg.geometry:
+            depth = self._depths(folder, rig, held_out, choice, height, width)
 
         def pairs(ids: list[int]) -> torch.Tensor:
             return torch.tensor([[v, index] for v in ids], dtype=torch.long)
@@ -248,9 +266,39 @@ class GSLRMDataset(SplitDataset):
             "target_K": t_k,
             "target_is_eval": torch.tensor(is_eval, dtype=torch.bool),
             "index": pairs(view_ids),
+            **depth,
             "background": background,
             "sample": name,
         }
+
+    def _depths(self, folder: Path, rig: SampleViews, held_out: SampleViews | None,
+                choice: ViewChoice, height: int, width: int) -> dict[str, torch.Tensor]:
+        """``input_depth``, ``target_depth`` and ``has_depth`` of an item (module docstring)."""
+        found = has_geometry(folder)
+
+        def load(names: list[str], eval_views: bool) -> torch.Tensor:
+            maps = []
+            for name in names:
+                d = read_depth(folder, name, held_out=eval_views) if found else None
+                if d is None:
+                    maps.append(torch.zeros(1, height, width))
+                    continue
+                depth = torch.from_numpy(d)[None, None].double()
+                valid = (depth > 0).double()
+                if depth.shape[-2:] != (height, width):
+                    area = resize(valid, height, width)
+                    depth = torch.where(area >= 0.5,
+                                        resize(depth * valid, height, width)
+                                        / area.clamp_min(1e-12), torch.zeros_like(area))
+                maps.append(depth[0].float())
+            return torch.stack(maps) if maps else torch.zeros(0, 1, height, width)
+
+        names = rig.view_names
+        target = load([names[i] for i in choice.targets], False)
+        if held_out is not None:
+            target = torch.cat([target, load(held_out.view_names, True)])
+        return {"input_depth": load([names[i] for i in choice.inputs], False),
+                "target_depth": target, "has_depth": torch.tensor(found)}
 
 
 def collate_gslrm(items: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -55,6 +55,7 @@ anything there.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -87,7 +88,13 @@ class GSLRMLossConfig(StrictModel):
     lpips: float = Field(0.0, ge=0.0, description="weight of LPIPS-VGG (needs LPIPS weights)")
     alpha: float = Field(0.0, ge=0.0, description="weight of the MSE between the rendered "
                          "opacity and the target mask, over all pixels (not FaceLift's: 0 "
-                         "there); lets a model trained from scratch clear its initial fog")
+                         "there); lets a model trained from scratch clear its initial fog. "
+                         "Over every target view, the novel ones included: the silhouette loss")
+    depth: float = Field(0.0, ge=0.0, description="weight of the depth loss against the "
+                         "samples' geometry targets (`mouselift geometry`; not FaceLift's: 0 "
+                         "there): L1 of log-depth, the mean of the input pixels' Gaussians "
+                         "(camera z along their rays) and of the rendered expected depth at "
+                         "the target views, over pixels with a target depth")
     masked: bool = Field(False, description="average every loss over mouse pixels only "
                          "(mask = target alpha)")
     mask_dilation: int = Field(0, ge=0, description="grow the mask by this many pixels first")
@@ -99,7 +106,8 @@ def loss_weights(config: GSLRMLossConfig, step: int) -> dict[str, float]:
     """The weights in effect at ``step`` (the L2 warm-up applied)."""
     warm = step < config.l2_warmup_steps
     return {"mse": config.mse, "perceptual": 0.0 if warm else config.perceptual,
-            "ssim": config.ssim, "lpips": 0.0 if warm else config.lpips, "alpha": config.alpha}
+            "ssim": config.ssim, "lpips": 0.0 if warm else config.lpips, "alpha": config.alpha,
+            "depth": config.depth}
 
 
 # ------------------------------------------------------------------------------- mask helpers
@@ -260,17 +268,50 @@ def load_perceptual_loss(path: str | Path, *,
 # ------------------------------------------------------------------------------- the total
 
 
+def depth_loss(pred: torch.Tensor, target: torch.Tensor,
+               where: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 of log-depth, ``|log pred − log target|``, averaged over the pixels with a target
+    depth (``target > 0``), a positive prediction and ``where`` (bool, same shape) — unitless
+    (a relative error), so its weight means the same at any resolution and scale of the world.
+    0 (with gradients to ``pred``, all zero) when no pixel qualifies."""
+    if pred.shape != target.shape:
+        raise ValueError(f"depths of different shapes: {tuple(pred.shape)} and "
+                         f"{tuple(target.shape)}")
+    valid = (target > 0) & (pred.detach() > 0)
+    if where is not None:
+        valid = valid & where
+    if not bool(valid.any()):
+        return pred.sum() * 0.0
+    log_pred = torch.log(pred[valid].clamp_min(1e-6))
+    return (log_pred - torch.log(target[valid].to(pred.dtype))).abs().mean()
+
+
+@dataclass(frozen=True)
+class DepthTerms:
+    """The depths :func:`stage2_loss`'s depth term compares (0 = no target there):
+    ``pixel (B, Vi, 1, H, W)`` the camera-frame z of each input pixel's Gaussian against
+    ``input_target``; ``render (B, Vt, 1, H, W)`` the rendered expected depth at the target
+    views against ``target``."""
+
+    pixel: torch.Tensor
+    input_target: torch.Tensor
+    render: torch.Tensor
+    target: torch.Tensor
+
+
 def stage2_loss(render: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor | None,
                 config: GSLRMLossConfig, step: int,
                 perceptual: PerceptualLoss | None = None,
                 lpips: LPIPS | LPIPSUnavailable | None = None,
                 render_alpha: torch.Tensor | None = None,
+                depths: DepthTerms | None = None,
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The weighted Stage-2 loss of renders against targets, ``(B, V, 3, H, W)`` in [0, 1].
 
     ``alpha`` ``(B, V, 1, H, W)``: the target masks (needed when ``config.masked`` or
     ``config.alpha``); ``render_alpha`` (same shape): the renders' accumulated opacity (needed
-    when ``config.alpha``); ``step`` the optimizer step (the L2 warm-up). Returns
+    when ``config.alpha``); ``depths``: the predicted and target depths (needed when
+    ``config.depth``); ``step`` the optimizer step (the L2 warm-up). Returns
     ``(total, parts)``: ``parts`` holds
     the unweighted, detached value of every loss that counts at this step plus ``mse`` and
     ``psnr`` (of the — masked — MSE) always. A term with a positive weight whose network is
@@ -322,6 +363,14 @@ def stage2_loss(render: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor 
                            alpha.flatten(0, 1).to(x.dtype))
         total = total + weights["alpha"] * value
         parts["alpha"] = value.detach()
+    if weights["depth"] > 0.0:
+        if depths is None:
+            raise ValueError("the depth loss needs the predicted and target depths")
+        seen = render_alpha.detach() > 0.5 if render_alpha is not None else None
+        value = 0.5 * (depth_loss(depths.pixel, depths.input_target)
+                       + depth_loss(depths.render, depths.target, seen))
+        total = total + weights["depth"] * value
+        parts["depth"] = value.detach()
     return total, parts
 
 
@@ -329,8 +378,10 @@ __all__ = [
     "LAYER_WEIGHTS",
     "PERCEPTUAL_LAYERS",
     "VGG_MEAN_255",
+    "DepthTerms",
     "GSLRMLossConfig",
     "PerceptualLoss",
+    "depth_loss",
     "dilate_mask",
     "load_perceptual_loss",
     "loss_weights",
