@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from mouselift.cameras import Similarity
+from mouselift.data.framing.crops import crop_sphere_radius
 from mouselift.data.framing.hull import carve
 from mouselift.data.synth import load_ground_truth
 from mouselift.fit import (
-    crop_sphere_radius,
     initial_gaussians,
     load_sample_views,
     visual_hull_points,

@@ -2,7 +2,7 @@
 
 Units: the prepared sample's normalised world (mouse centre at the origin, Z up, mean camera
 distance 2.7). Lengths marked "× scene radius" are multiples of the radius of the sphere every
-training view sees whole (:func:`mouselift.fit.init.crop_sphere_radius`, ≈ 0.5 for samples
+training view sees whole (:func:`mouselift.data.framing.crops.crop_sphere_radius`, ≈ 0.5 for samples
 prepared with the default ``radius_mm``), so one preset suits any crop scale.
 
 Expected runtime of the defaults on a 2-core CPU (torch backend, 6 views): 45–55 s at 128×128

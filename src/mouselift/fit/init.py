@@ -3,7 +3,8 @@
 Geometry comes from the cameras, nothing is hard-coded: ``mouselift prepare`` crops every view so
 that a sphere about the mouse centre (the world origin) just fits, so that sphere's radius — the
 *scene radius* — follows from any view's distance and field of view
-(:func:`crop_sphere_radius`; ≈ 2.7·radius_mm/d for the default preparation, about 0.5).
+(:func:`mouselift.data.framing.crops.crop_sphere_radius`; ≈ 2.7·radius_mm/d for the default
+preparation, about 0.5).
 """
 
 from __future__ import annotations
@@ -14,28 +15,13 @@ import numpy as np
 import torch
 
 from ..cameras import Camera
+from ..data.framing.crops import crop_sphere_radius
 from ..data.framing.hull import carve, nearest_pixels
 from ..images import MOUSE_ALPHA_THRESHOLD
 from ..splat import Gaussians
 
 #: Initial isotropic scale of a hull point, × the voxel size.
 SCALE_PER_VOXEL = 0.7
-
-
-def crop_sphere_radius(cameras: Sequence[Camera]) -> float:
-    """Radius of the largest sphere about the origin that every view sees whole.
-
-    A view at distance ``d`` whose image half-size subtends ``θ = atan(min(W/2fx, H/2fy))`` sees
-    a centred sphere of radius ``d·sin θ`` whole; the minimum over the views is returned.
-    """
-    if not cameras:
-        raise ValueError("crop_sphere_radius needs at least one camera")
-    radii = []
-    for cam in cameras:
-        d = float(np.linalg.norm(cam.center))
-        half = min(cam.width / (2 * cam.fx), cam.height / (2 * cam.fy))
-        radii.append(d * np.sin(np.arctan(half)))
-    return float(min(radii))
 
 
 def visual_hull_points(
@@ -127,4 +113,4 @@ def initial_gaussians(
     )
 
 
-__all__ = ["crop_sphere_radius", "initial_gaussians", "visual_hull_points"]
+__all__ = ["initial_gaussians", "visual_hull_points"]

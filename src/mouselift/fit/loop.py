@@ -19,13 +19,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..data.framing.crops import crop_sphere_radius
 from ..data.sample import SampleViews
 from ..images import background_tensor
 from ..splat import Gaussians
 from ..splat.render import render
 from .config import FitConfig
 from .densify import DensifyStats, TrainableGaussians, densify_and_prune
-from .init import crop_sphere_radius, initial_gaussians
+from .init import initial_gaussians
 from .losses import fit_loss
 
 #: Steps between entries of the loss history (and progress-bar updates).

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from ..config import load_config
 from ..data.geometry import has_geometry, hull_targets, read_geometry_info, write_geometry
-from ..data.geometry.targets import DEFAULT_VOXEL_PX
+from ..data.geometry.targets import DEFAULT_VOXEL_PX, DEFAULT_VOXELS_ACROSS
 from ..data.layout import SAMPLE_RE
 from ..data.prepare.split import parse_shard
 from ..data.sample import SampleError, has_eval_views, load_sample_record, load_sample_views
@@ -88,9 +88,10 @@ def dataset_samples(dataset: str | os.PathLike) -> list[str]:
 
 
 def _settings(source: str, voxel_px: float, fit: FitConfig | None) -> dict[str, Any]:
-    """What makes two runs' targets the same (saved in ``geometry.json``)."""
+    """What makes two runs' targets the same (saved in ``geometry.json``; ``prepare`` writes the
+    same for its hull targets, so a run after it skips them)."""
     if source == "hull":
-        return {"source": "hull", "voxel_px": voxel_px}
+        return {"source": "hull", "voxel_px": voxel_px, "voxels_across": DEFAULT_VOXELS_ACROSS}
     assert fit is not None
     return {"source": "fit", "fit": fit.model_dump(mode="json")}
 

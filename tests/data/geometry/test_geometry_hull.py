@@ -11,8 +11,8 @@ import torch
 from scipy.ndimage import binary_erosion
 
 from mouselift.cameras import Camera, look_at
+from mouselift.data.framing.crops import crop_sphere_radius
 from mouselift.data.geometry import (
-    crop_sphere_radius,
     hull_targets,
     read_depth,
     read_geometry_info,
@@ -118,7 +118,7 @@ def test_surface_voxels_drop_the_hidden_ones():
 
 
 def test_crop_sphere_radius_is_what_each_crop_holds():
-    assert crop_sphere_radius(views_of(rig()[:2])) == pytest.approx(SPHERE, rel=1e-9)
+    assert crop_sphere_radius(views_of(rig()[:2]).cameras) == pytest.approx(SPHERE, rel=1e-9)
 
 
 def test_prepare_rules_decide_which_views_carve():

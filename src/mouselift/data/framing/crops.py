@@ -22,6 +22,7 @@ Geometry (OpenCV pixels: the centre of pixel column i is u = i; boxes in edge co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import cv2
@@ -101,6 +102,23 @@ class CropGeometry:
     scale: float
     centre_px: np.ndarray
     clipped: bool
+
+
+def crop_sphere_radius(cameras: Sequence[Camera]) -> float:
+    """Radius of the largest sphere about the origin (a sample's mouse centre) that every view
+    sees whole — the sphere prepare's crops are made to just hold.
+
+    A view at distance ``d`` whose image half-size subtends ``θ = atan(min(W/2fx, H/2fy))`` sees
+    a centred sphere of radius ``d·sin θ`` whole; the minimum over the views is returned.
+    """
+    if not cameras:
+        raise ValueError("crop_sphere_radius needs at least one camera")
+    radii = []
+    for cam in cameras:
+        d = float(np.linalg.norm(cam.center))
+        half = min(cam.width / (2 * cam.fx), cam.height / (2 * cam.fy))
+        radii.append(d * np.sin(np.arctan(half)))
+    return float(min(radii))
 
 
 def crop_geometry(camera: Camera, centre: np.ndarray, radius: float, size: int) -> CropGeometry:
@@ -242,6 +260,7 @@ __all__ = [
     "CropGeometry",
     "coverage_half_size",
     "crop_geometry",
+    "crop_sphere_radius",
     "nominal_camera",
     "resample_view",
     "save_png",

@@ -4,17 +4,25 @@ needed) — :mod:`.targets` (the visual hull), :mod:`.depth` (z-buffered voxels)
 
 from .depth import surface_voxels, voxel_depth
 from .io import DEPTH_UNIT, has_geometry, read_depth, read_geometry_info, write_geometry
-from .targets import HullTargets, crop_sphere_radius, hull_targets
+from .targets import (
+    HullTargets,
+    ViewMasks,
+    frame_hull_targets,
+    hull_targets,
+    voxel_side,
+)
 
 __all__ = [
     "DEPTH_UNIT",
     "HullTargets",
-    "crop_sphere_radius",
+    "ViewMasks",
+    "frame_hull_targets",
     "has_geometry",
     "hull_targets",
     "read_depth",
     "read_geometry_info",
     "surface_voxels",
     "voxel_depth",
+    "voxel_side",
     "write_geometry",
 ]

@@ -58,7 +58,8 @@ def write_geometry(sample_dir: str | os.PathLike, depths: dict[str, np.ndarray],
             if group:
                 folder.mkdir(exist_ok=True)
             for name, depth in group.items():
-                Image.fromarray(_encode(depth)).save(folder / f"{name}.png", format="PNG")
+                Image.fromarray(_encode(depth)).save(folder / f"{name}.png", format="PNG",
+                                                     compress_level=1)
         atomic_write_json(tmp / GEOMETRY_FILE, {
             "format": FORMAT, "version": VERSION, "mouselift": __version__,
             "depth": "camera-frame z (OpenCV axes) of the first surface, in the sample's world "

@@ -6,9 +6,13 @@ views prepare's hull used — its record's ``hull_view`` —, a view whose mask 
 border or the source image border carves only inside its image, a view whose crop runs past the
 source image *and* whose mask reaches the source border is left out: its crop is unknown there),
 voxels of ``voxel_px`` pixels of the views at the mouse centre, inside
-the sphere each crop just holds; then each view's depth map (:func:`.depth.voxel_depth`) at the
+the sphere each crop just holds (at most ``voxels_across`` voxels across it); then each view's
+depth map (:func:`.depth.voxel_depth`) at the
 pixels of its mask. The held-out ``eval/`` views get depth maps of the same hull (their masks are
 never carved with, so they stay held out).
+
+:func:`frame_hull_targets` carves the same hull from the frame's full masks in world mm (what
+``prepare`` does while it has them): exact where a crop runs past its source image.
 
 A depth map: float32 ``(H, W)`` camera-frame ``z`` in the sample's world units (FaceLift's
 cameras sit 2.7 from the mouse), 0 where invalid (outside the mask, or no hull there).
@@ -16,21 +20,42 @@ cameras sit 2.7 from the mouse), 0 where invalid (outside the mask, or no hull t
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ...cameras import Camera, Similarity
 from ...images import MOUSE_ALPHA_THRESHOLD
+from ..framing.crops import crop_sphere_radius
 from ..framing.hull import fine_hull
 from ..sample import SampleViews
-from .depth import voxel_depth
+from .depth import surface_voxels, voxel_depth
 
-__all__ = ["HullTargets", "crop_sphere_radius", "hull_targets"]
+__all__ = ["HullTargets", "ViewMasks", "frame_hull_targets", "hull_targets", "voxel_side"]
 
 #: Default voxel side, in pixels of the sample's views at the mouse centre.
 DEFAULT_VOXEL_PX = 2.0
+#: Default cap: at most this many voxels across the crop sphere's diameter.
+DEFAULT_VOXELS_ACROSS = 96
+
+
+@dataclass(frozen=True)
+class ViewMasks:
+    """What depth targets need of views: image stems (``"cam_000"``), pinhole cameras of the
+    sample's world, and masks ``(H, W)`` (alpha in [0, 1], or uint8 0..255 with
+    ``threshold``)."""
+
+    names: list[str]
+    cameras: list[Camera]
+    masks: list[np.ndarray]
+    threshold: float = MOUSE_ALPHA_THRESHOLD
+
+    @classmethod
+    def of(cls, views: SampleViews) -> ViewMasks:
+        return cls(views.view_names, list(views.cameras),
+                   [views.rgba[k, ..., 3].numpy() for k in range(len(views))])
 
 
 @dataclass
@@ -55,18 +80,6 @@ class HullTargets:
                 "coverage": {k: round(v, 4) for k, v in self.coverage.items()}}
 
 
-def crop_sphere_radius(views: SampleViews) -> float:
-    """Radius (world units) of the sphere about the origin (the mouse centre) that the views'
-    crops just hold: ``d · sin(atan(half side / f))`` for a camera at distance ``d``; the
-    largest over the views."""
-    radii = []
-    for cam in views.cameras:
-        distance = float(np.linalg.norm(cam.center))
-        half = 0.5 * min(cam.size) / float(max(cam.K[0, 0], cam.K[1, 1]))
-        radii.append(distance * math.sin(math.atan(half)))
-    return max(radii)
-
-
 def _view_rules(record: dict[str, Any] | None, names: list[str]) -> tuple[list[bool], list[bool]]:
     """Per view: whether it carves, and whether only inside its image (prepare's rules, in crop
     space: a crop that runs past the source image is transparent there, which is background
@@ -85,35 +98,72 @@ def _view_rules(record: dict[str, Any] | None, names: list[str]) -> tuple[list[b
     return carves, partial
 
 
-def hull_targets(views: SampleViews, *, record: dict[str, Any] | None = None,
-                 held_out: SampleViews | None = None,
-                 voxel_px: float = DEFAULT_VOXEL_PX) -> HullTargets:
-    """Depth maps of ``views`` (and ``held_out``) from the visual hull of ``views``' masks
-    (module docstring). ``record``: the sample's ``sample.json`` (which views carve and how;
-    None: all, fully)."""
-    names = views.view_names
-    carves, partial = _view_rules(record, names)
-    if not any(carves):
-        raise ValueError("no view may carve the visual hull (every view left out by prepare)")
-    cams = [c for c, keep in zip(views.cameras, carves, strict=True) if keep]
-    masks = [views.rgba[k, ..., 3].numpy() for k in range(len(views)) if carves[k]]
-    cut = [p for p, keep in zip(partial, carves, strict=True) if keep]
-    focal = float(np.mean([max(c.K[0, 0], c.K[1, 1]) for c in views.cameras]))
-    distance = float(np.mean([np.linalg.norm(c.center) for c in views.cameras]))
-    step = voxel_px * distance / focal
-    voxels = fine_hull(cams, masks, np.zeros(3), 1.05 * crop_sphere_radius(views), step,
-                       MOUSE_ALPHA_THRESHOLD, cut)
-    targets = HullTargets({}, {}, step, len(voxels),
-                          [n for n, keep in zip(names, carves, strict=True) if keep],
-                          [n for n, keep, p in zip(names, carves, partial, strict=True)
-                           if keep and p])
+def voxel_side(cameras: Sequence[Camera], voxel_px: float = DEFAULT_VOXEL_PX,
+               voxels_across: int = DEFAULT_VOXELS_ACROSS) -> float:
+    """Voxel side (the cameras' world units): ``voxel_px`` pixels of the views at the mouse
+    centre (the origin), but at most ``voxels_across`` voxels across the crop sphere."""
+    focal = float(np.mean([max(c.K[0, 0], c.K[1, 1]) for c in cameras]))
+    distance = float(np.mean([np.linalg.norm(c.center) for c in cameras]))
+    return max(voxel_px * distance / focal, 2.0 * crop_sphere_radius(cameras) / voxels_across)
+
+
+def _view_depths(voxels: np.ndarray, step: float, views: ViewMasks,
+                 held_out: ViewMasks | None, targets: HullTargets) -> HullTargets:
+    """Each view's depth map of ``voxels`` inside its mask, into ``targets``."""
+    shell = surface_voxels(voxels, step)
     for group, out, prefix in ((views, targets.depths, ""),
                                (held_out, targets.held_out, "eval/")):
         if group is None:
             continue
-        for k, (name, cam) in enumerate(zip(group.view_names, group.cameras, strict=True)):
-            mask = group.rgba[k, ..., 3].numpy() > MOUSE_ALPHA_THRESHOLD
-            depth = voxel_depth(voxels, step, cam) * mask
+        for name, cam, alpha in zip(group.names, group.cameras, group.masks, strict=True):
+            mask = np.asarray(alpha) > group.threshold
+            depth = voxel_depth(shell, step, cam, surface=True) * mask
             out[name] = depth.astype(np.float32)
             targets.coverage[prefix + name] = float((depth > 0).sum() / max(1, mask.sum()))
     return targets
+
+
+def hull_targets(views: SampleViews, *, record: dict[str, Any] | None = None,
+                 held_out: SampleViews | None = None, voxel_px: float = DEFAULT_VOXEL_PX,
+                 voxels_across: int = DEFAULT_VOXELS_ACROSS) -> HullTargets:
+    """Depth maps of ``views`` (and ``held_out``) from the visual hull of ``views``' masks
+    carved in crop space (module docstring). ``record``: the sample's ``sample.json`` (which
+    views carve and how; None: all, fully)."""
+    rig = ViewMasks.of(views)
+    carves, partial = _view_rules(record, rig.names)
+    if not any(carves):
+        raise ValueError("no view may carve the visual hull (every view left out by prepare)")
+    idx = [k for k, keep in enumerate(carves) if keep]
+    step = voxel_side(rig.cameras, voxel_px, voxels_across)
+    voxels = fine_hull([rig.cameras[k] for k in idx], [rig.masks[k] for k in idx], np.zeros(3),
+                       1.05 * crop_sphere_radius(rig.cameras), step, rig.threshold,
+                       [partial[k] for k in idx])
+    targets = HullTargets({}, {}, step, len(voxels), [rig.names[k] for k in idx],
+                          [rig.names[k] for k in idx if partial[k]])
+    return _view_depths(voxels, step, rig, None if held_out is None else ViewMasks.of(held_out),
+                        targets)
+
+
+def frame_hull_targets(cameras: Sequence[Camera], masks: Sequence[np.ndarray], *,
+                       centre: np.ndarray, carving: Sequence[bool], partial: Sequence[bool],
+                       threshold: float, similarity: Similarity, views: ViewMasks,
+                       held_out: ViewMasks | None = None,
+                       voxel_px: float = DEFAULT_VOXEL_PX,
+                       voxels_across: int = DEFAULT_VOXELS_ACROSS) -> HullTargets:
+    """Depth maps of a sample's crops (``views``, ``held_out``; the sample's world) from the
+    visual hull of the **full** frame (``cameras`` in world mm, distortion allowed, and their
+    ``masks``, mouse where ``> threshold``), carved by the views in ``carving``, those in
+    ``partial`` only inside their image, about ``centre`` (mm) inside the crop sphere — what
+    ``prepare`` writes: exact where a crop runs past its source image. ``similarity``: world
+    mm → the sample's world. NumPy only (it runs in forked ``prepare`` workers)."""
+    idx = [k for k, keep in enumerate(carving) if keep]
+    if not idx:
+        raise ValueError("no view may carve the visual hull")
+    step = voxel_side(views.cameras, voxel_px, voxels_across)
+    radius_mm = 1.05 * crop_sphere_radius(views.cameras) / similarity.scale
+    voxels_mm = fine_hull([cameras[k] for k in idx], [masks[k] for k in idx],
+                          np.asarray(centre, dtype=np.float64), radius_mm,
+                          step / similarity.scale, threshold, [bool(partial[k]) for k in idx])
+    targets = HullTargets({}, {}, step, len(voxels_mm), [cameras[k].name for k in idx],
+                          [cameras[k].name for k in idx if partial[k]])
+    return _view_depths(similarity.apply(voxels_mm), step, views, held_out, targets)

@@ -76,6 +76,19 @@ class PrepareConfig(StrictModel):
         True, description="also crop the held-out cameras of RECORDING/eval/ when it exists "
         "(written to sample/eval/; never used to locate the mouse)"
     )
+    geometry: bool = Field(
+        True, description="write each sample's geometry targets (sample/geometry/: every view's "
+        "depth of the mouse) from the visual hull of the frame's full masks, carved with the "
+        "rules of the centre's hull (see `mouselift geometry`)"
+    )
+    geometry_voxel_px: float = Field(
+        2.0, gt=0, le=64, description="voxel side of the geometry hull, in pixels of the crops at "
+        "the mouse centre"
+    )
+    geometry_voxels_across: int = Field(
+        96, ge=8, le=1024, description="at most this many voxels across the crop sphere's "
+        "diameter (a floor on the voxel side: large crops stay fast)"
+    )
     # --------------------------------------------------------------------- frame selection
     frames: str | None = Field(
         None, description='source frame range "a:b" (b exclusive, either side optional)'

@@ -51,6 +51,7 @@ from ..framing.locate import (
     frame_cameras,
     locate_frame,
 )
+from ..geometry import ViewMasks, frame_hull_targets, write_geometry
 from ..layout import CAMERAS_FILE, EVAL_DIR, IMAGES_DIR, RECORD_FILE, SKIPPED_DIR, sample_name
 from .config import PrepareConfig
 
@@ -179,13 +180,13 @@ def _write_sample(tmp: Path, located: _Located, images: Sequence[np.ndarray],
     written = located.framed.cameras
     (tmp / IMAGES_DIR).mkdir(parents=True)
 
-    def render(k: int) -> tuple[float, bool]:
+    def render(k: int) -> tuple[float, bool, np.ndarray]:
         return _render_view(geometries[k], images[k], masks[k], tmp / file_paths[k], config)
 
     rendered = list(_view_pool(config.threads).map(render, range(len(cameras))))
     views, flags = [], []
     for k, geom in enumerate(geometries):
-        coverage, touches = rendered[k]
+        coverage, touches, _ = rendered[k]
         view_flags = _view_flags(k, located, touches, config)
         flags.extend(f"cam_{k:03d}:{f}" for f in view_flags)
         views.append(
@@ -222,9 +223,45 @@ def _write_sample(tmp: Path, located: _Located, images: Sequence[np.ndarray],
     }
     write_opencv_cameras(tmp / CAMERAS_FILE, written, sample_id=name,
                          file_paths=file_paths)
+    held_crops = None
     if held_out is not None:
-        record["eval_views"] = _write_held_out(held_out, centre, sim, name, tmp, config)
+        record["eval_views"], held_crops = _write_held_out(held_out, centre, sim, name, tmp,
+                                                           config)
+    if config.geometry:
+        crops = _crops(written, [r[2] for r in rendered], file_paths, config.mask_threshold)
+        record["geometry"] = _write_geometry(tmp, located, masks, cameras, config, crops,
+                                             held_crops)
     (tmp / RECORD_FILE).write_text(json.dumps(record) + "\n")
+
+
+def _crops(cameras: Sequence[Camera], alphas: Sequence[np.ndarray], file_paths: Sequence[str],
+           threshold: float) -> ViewMasks:
+    """The written crops' masks and cameras (what the geometry targets need)."""
+    return ViewMasks([Path(p).stem for p in file_paths], list(cameras), list(alphas), threshold)
+
+
+def _write_geometry(tmp: Path, located: _Located, masks: Sequence[np.ndarray],
+                    cameras: Sequence[Camera], config: PrepareConfig, crops: ViewMasks,
+                    held_crops: ViewMasks | None) -> dict[str, Any]:
+    """The sample's geometry targets (``tmp/geometry/``) from the hull of the frame's full masks,
+    carved by the views of the centre's hull (else the valid, consistent ones); what the record
+    says about them."""
+    location, tri = located.location, located.location.tri
+    carving = location.hull_views if location.hull_views.any() else tri.valid & ~tri.outliers
+    assert location.centre is not None
+    try:
+        targets = frame_hull_targets(
+            cameras, masks, centre=location.centre, carving=carving,
+            partial=tri.clipped_in_source, threshold=config.mask_threshold,
+            similarity=located.framed.similarity, views=crops, held_out=held_crops,
+            voxel_px=config.geometry_voxel_px, voxels_across=config.geometry_voxels_across)
+    except ValueError as exc:
+        return {"written": False, "reason": str(exc)}
+    settings = {"source": "hull", "voxel_px": config.geometry_voxel_px,
+                "voxels_across": config.geometry_voxels_across}
+    write_geometry(tmp, targets.depths, targets.held_out,
+                   {**targets.describe(), "space": "frame (prepare)", "settings": settings})
+    return {"written": True, "voxel": targets.voxel, "num_voxels": targets.num_voxels}
 
 
 _POOL: tuple[int, int, ThreadPoolExecutor] | None = None
@@ -243,18 +280,20 @@ def _view_pool(threads: int) -> ThreadPoolExecutor:
 
 def _write_held_out(
     held_out: HeldOutViews, centre: np.ndarray, sim, name: str, tmp: Path, config: PrepareConfig
-) -> list[dict[str, Any]]:
-    """Crop the held-out views around ``centre``, normalise with ``sim``, write ``tmp/eval/``."""
+) -> tuple[list[dict[str, Any]], ViewMasks]:
+    """Crop the held-out views around ``centre``, normalise with ``sim``, write ``tmp/eval/``;
+    returns their records and the crops (alpha only)."""
     framed = frame_cameras(held_out.cameras, centre, radius_mm=config.radius_mm,
                            size=config.image_size, similarity=sim)
     geometries = framed.geometries
     file_paths = [default_file_path(k) for k in range(len(geometries))]
     (tmp / EVAL_DIR / IMAGES_DIR).mkdir(parents=True)
-    info = []
+    info, alphas = [], []
     for k, geom in enumerate(geometries):
-        coverage, touches = _render_view(
+        coverage, touches, alpha = _render_view(
             geom, held_out.images[k], held_out.masks[k], tmp / EVAL_DIR / file_paths[k], config
         )
+        alphas.append(alpha)
         info.append(
             {
                 "camera": held_out.cameras[k].name,
@@ -271,19 +310,19 @@ def _write_held_out(
         sample_id=f"{name}/{EVAL_DIR}",
         file_paths=file_paths,
     )
-    return info
+    return info, _crops(framed.cameras, alphas, file_paths, config.mask_threshold)
 
 
 def _render_view(
     geom, image: np.ndarray, mask: np.ndarray, path: Path, config: PrepareConfig
-) -> tuple[float, bool]:
+) -> tuple[float, bool, np.ndarray]:
     """Resample one view, write its PNG; return (mask coverage of the crop, mask touches the crop
-    border)."""
+    border, the crop's alpha uint8 (H, W))."""
     rgba = resample_view(image, mask, geom, config.image_size)
     save_png(rgba, path, config.png_compress_level)
     alpha = rgba[..., 3] > config.mask_threshold
     touches = bool(alpha[0].any() or alpha[-1].any() or alpha[:, 0].any() or alpha[:, -1].any())
-    return round(float(np.count_nonzero(alpha)) / alpha.size, 5), touches
+    return round(float(np.count_nonzero(alpha)) / alpha.size, 5), touches, rgba[..., 3]
 
 
 def _write_skip(
