@@ -181,23 +181,19 @@ static inline uint64_t ml_sortable_f64(double v)
     return (u & 0x8000000000000000ull) ? ~u : (u | 0x8000000000000000ull);
 }
 
-int ml_argsort_f32(int64_t n, const float *depths, int64_t *order)
-{
-    if (n <= 0) return 0;
-    uint32_t *keys_a = malloc((size_t)n * sizeof(uint32_t));
-    if (!keys_a) return 3;
-    for (int64_t i = 0; i < n; ++i) keys_a[i] = ml_sortable_f32(depths[i]);
-    ML_RADIX_SORT(uint32_t, 4);
-}
+/* argsort of one key type: order-preserving keys, then the radix sort */
+#define ML_DEFINE_ARGSORT(SUFFIX, REAL_T, KEY_T, BYTES)                                      \
+    int ml_argsort_##SUFFIX(int64_t n, const REAL_T *depths, int64_t *order)                \
+    {                                                                                        \
+        if (n <= 0) return 0;                                                                \
+        KEY_T *keys_a = malloc((size_t)n * sizeof(KEY_T));                                   \
+        if (!keys_a) return 3;                                                               \
+        for (int64_t i = 0; i < n; ++i) keys_a[i] = ml_sortable_##SUFFIX(depths[i]);         \
+        ML_RADIX_SORT(KEY_T, BYTES);                                                         \
+    }
 
-int ml_argsort_f64(int64_t n, const double *depths, int64_t *order)
-{
-    if (n <= 0) return 0;
-    uint64_t *keys_a = malloc((size_t)n * sizeof(uint64_t));
-    if (!keys_a) return 3;
-    for (int64_t i = 0; i < n; ++i) keys_a[i] = ml_sortable_f64(depths[i]);
-    ML_RADIX_SORT(uint64_t, 8);
-}
+ML_DEFINE_ARGSORT(f32, float, uint32_t, 4)
+ML_DEFINE_ARGSORT(f64, double, uint64_t, 8)
 
 #define REAL float
 #define FN(name) name##_f32

@@ -63,6 +63,17 @@ static inline FN(splat) FN(load_splat)(int32_t e, const REAL *means2d, const REA
     return g;
 }
 
+/* Row r of a tile for a splat: whether the row holds pixels of its ellipse, their columns
+ * [*q0, *q1) and the row's exp recurrence started at column q0; *dy = my - the row's v. */
+static inline int FN(row_span)(const FN(splat) *sp, int x0, int y0, int cols, int r, int *q0,
+                               int *q1, REAL *dy, FN(row_exp) *row)
+{
+    *dy = sp->my - (REAL)(y0 + r);
+    if (!ml_col_range(sp->a, sp->b, sp->c, sp->cut, sp->mx - x0, *dy, cols, q0, q1)) return 0;
+    *row = FN(row_start)(sp->a, sp->b, sp->c, sp->decay, sp->mx - (REAL)(x0 + *q0), *dy);
+    return 1;
+}
+
 typedef struct {
     int64_t image;
     int x0, y0;   /* the tile's first pixel column and row */
@@ -108,16 +119,17 @@ static ML_INLINE void FN(forward_tile)(const ml_grid *g, int64_t t, const int64_
     for (int k = 0; k < s * s * D; ++k) acc[k] = 0;
     for (int64_t i = start; i < end && remaining > 0; ++i) {
         const FN(splat) sp = FN(load_splat)(list[i], means2d, conics, opacities, colors, D);
-        const REAL mx = sp.mx, my = sp.my, a = sp.a, b = sp.b, c = sp.c, o = sp.o, cut = sp.cut;
-        const REAL decay = sp.decay, *col = sp.col;
+        const REAL o = sp.o, *col = sp.col;
         int r0, r1;
-        if (!ml_row_range(a, b, c, cut, my - tile.y0, tile.rows, &r0, &r1)) continue;
+        if (!ml_row_range(sp.a, sp.b, sp.c, sp.cut, sp.my - tile.y0, tile.rows, &r0, &r1))
+            continue;
         for (int r = r0; r < r1; ++r) {
-            if (!row_live[r]) continue;
-            const REAL dy = my - (REAL)(tile.y0 + r);
             int q0, q1;
-            if (!ml_col_range(a, b, c, cut, mx - tile.x0, dy, tile.cols, &q0, &q1)) continue;
-            FN(row_exp) row = FN(row_start)(a, b, c, decay, mx - (REAL)(tile.x0 + q0), dy);
+            REAL dy;
+            FN(row_exp) row;
+            if (!row_live[r] || !FN(row_span)(&sp, tile.x0, tile.y0, tile.cols, r, &q0, &q1,
+                                              &dy, &row))
+                continue;
             for (int q = q0; q < q1; ++q, FN(row_next)(&row)) {
                 const int p = r * s + q;
                 if (!live[p]) continue;
@@ -192,20 +204,20 @@ static ML_INLINE void FN(backward_tile)(const ml_grid *g, int64_t t, const int64
     for (int64_t i = start; i < start + longest && i < end; ++i) {
         const int32_t e = list[i], rank = (int32_t)(i - start);
         const FN(splat) sp = FN(load_splat)(e, means2d, conics, opacities, colors, D);
-        const REAL mx = sp.mx, my = sp.my, a = sp.a, b = sp.b, c = sp.c, o = sp.o, cut = sp.cut;
-        const REAL decay = sp.decay, *col = sp.col;
+        const REAL mx = sp.mx, a = sp.a, b = sp.b, c = sp.c, o = sp.o, *col = sp.col;
         int r0, r1;
-        if (!ml_row_range(a, b, c, cut, my - tile.y0, tile.rows, &r0, &r1)) continue;
+        if (!ml_row_range(a, b, c, sp.cut, sp.my - tile.y0, tile.rows, &r0, &r1)) continue;
         REAL s_mx = 0, s_my = 0, s_a = 0, s_b = 0, s_c = 0, s_o = 0;
         REAL s_col[ML_MAX_CHANNELS];
         for (int k = 0; k < D; ++k) s_col[k] = 0;
         int touched = 0;
         for (int r = r0; r < r1; ++r) {
-            if (rank >= row_last[r]) continue;
-            const REAL dy = my - (REAL)(tile.y0 + r);
             int q0, q1;
-            if (!ml_col_range(a, b, c, cut, mx - tile.x0, dy, tile.cols, &q0, &q1)) continue;
-            FN(row_exp) row = FN(row_start)(a, b, c, decay, mx - (REAL)(tile.x0 + q0), dy);
+            REAL dy;
+            FN(row_exp) row;
+            if (rank >= row_last[r] || !FN(row_span)(&sp, tile.x0, tile.y0, tile.cols, r, &q0,
+                                                     &q1, &dy, &row))
+                continue;
             for (int q = q0; q < q1; ++q, FN(row_next)(&row)) {
                 const int p = r * s + q;
                 if (rank >= last[p]) continue;
