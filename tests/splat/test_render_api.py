@@ -111,3 +111,16 @@ def test_auto_backend_on_cpu_is_the_native_rasteriser_when_built(scene, monkeypa
                                rtol=0, atol=0)
     with pytest.raises(RuntimeError, match="MOUSELIFT_NATIVE"):
         render(gaussians, cams, backend="native")
+
+
+def test_camera_gradients_take_the_pytorch_rasteriser(scene, request):
+    request.getfixturevalue("native_library")
+    gaussians, cams = scene
+    Ks = torch.stack([torch.tensor(np.array(c.K)) for c in cams]).requires_grad_(True)
+    w2cs = torch.stack([torch.tensor(np.array(c.w2c)) for c in cams]).requires_grad_(True)
+    width, height = cams[0].size
+    out = render(gaussians, Ks=Ks, w2cs=w2cs, width=width, height=height)
+    out.rgb.sum().backward()
+    assert float(w2cs.grad.abs().sum()) > 0  # auto chose the PyTorch path, which has them
+    with pytest.raises(ValueError, match=r"no gradients w\.r\.t\. the cameras"):
+        render(gaussians, Ks=Ks, w2cs=w2cs, width=width, height=height, backend="native")

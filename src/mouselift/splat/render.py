@@ -8,7 +8,8 @@
 * ``"dense"`` — the brute-force reference (:mod:`.rasterize_dense`); for tests and benchmarks.
 
 ``backend="auto"`` picks gsplat for CUDA tensors when it imports; on the CPU ``"native"`` when it
-is built (else ``"torch"``, with a one-time warning saying how to build it).
+is built (else ``"torch"``, with a one-time warning saying how to build it), and ``"torch"``
+when the cameras (``Ks``, ``w2cs``) require gradients: only it differentiates them.
 All backends follow gsplat's "classic" rules with its defaults (``eps2d = 0.3`` px² low-pass,
 ``alpha = min(0.999, o·exp(−½ dᵀΣ'⁻¹d))``, skip ``alpha < 1/255``, stop at transmittance
 ``1e-4``) and FaceLift's clipping planes ``near = 0.01``, ``far = 100`` — see
@@ -128,14 +129,20 @@ def _backgrounds(background, num: int, dtype, device) -> torch.Tensor:
     raise ValueError(f"background must have shape (3,) or ({num}, 3), got {tuple(bg.shape)}")
 
 
-def _pick_backend(backend: str, device: torch.device, dtype: torch.dtype) -> str:
+def _pick_backend(backend: str, device: torch.device, dtype: torch.dtype,
+                  camera_grad: bool = False) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "native":
         if device.type != "cpu":
             raise ValueError(f"the native backend renders CPU tensors, got device {device}")
+        if camera_grad:
+            raise ValueError("the native backend has no gradients w.r.t. the cameras (Ks, "
+                             "w2cs); use backend='torch' to optimise cameras")
         native.load()  # raises NativeUnavailable saying how to build it
         return backend
+    if backend == "auto" and camera_grad and device.type == "cpu":
+        return "torch"  # the only CPU backend that differentiates the cameras
     if backend != "auto":
         return backend
     if device.type == "cuda":
@@ -203,7 +210,7 @@ def render(
         colors = torch.as_tensor(colors).to(dtype=dtype, device=device)
         if colors.shape not in ((n, 3), (num, n, 3)):
             raise ValueError(f"colors must be ({n}, 3) or ({num}, {n}, 3), got {colors.shape}")
-    which = _pick_backend(backend, device, dtype)
+    which = _pick_backend(backend, device, dtype, Ks.requires_grad or w2cs.requires_grad)
 
     if which == "gsplat":
         from .rasterize_gsplat import rasterize_gsplat
