@@ -22,6 +22,11 @@ whole batch — with no Python loop. How:
    with the standard 3DGS gradients (see :mod:`.rasterize_cpu`), summed over the tile's pixels
    per entry; gradients w.r.t. ``means2d``, ``conics``, ``colors`` and ``opacities``.
 
+Ties: entries at exactly the same depth keep entry order, as everywhere. The compiled projection
+(:func:`project_native`) rounds depths in its own order, so two splats whose depths tie exactly
+under :func:`.projection.project_gaussians` may differ in the last bit here and composite in the
+other order (images differ only where such splats overlap; real predictions hardly tie).
+
 Threads: ``torch.get_num_threads()`` workers (Python threads; the C calls release the GIL), each
 with a fixed share of the tiles (tile ``t`` → worker ``t mod n``) and its own gradient buffers,
 summed in worker order: results do not depend on timing, only on the thread count (as PyTorch's
