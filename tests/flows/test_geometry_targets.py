@@ -54,10 +54,12 @@ def depth_errors_mm(sample, truth):
 
 def test_hull_targets_for_every_sample_match_the_true_surface(dataset, synthetic_recording,
                                                              capsys):
-    code, stdout, err = run_cli(capsys, "geometry", str(dataset), "--workers", "2", "-q")
+    code, stdout, err = run_cli(capsys, "geometry", str(dataset), "--workers", "2",
+                                "--crops-only", "-q")
     assert code in (0, None), err
     names = dataset_samples(dataset)
     assert f"{len(names)} written, 0 already done, 0 failed" in stdout
+    assert "carved from the crops" in stdout
     truth = load_ground_truth(synthetic_recording)
     for name in names:
         sample = dataset / name
@@ -93,9 +95,28 @@ def test_prepare_writes_tighter_targets_from_the_full_frames(mouse_dataset, data
     distances, errors, coverage = depth_errors_mm(mouse_dataset / name, truth)
     assert coverage > 0.9 and (errors > 8.0).mean() < 0.02
     assert np.median(distances) < 3.0 and np.quantile(distances, 0.9) < 6.0
-    geometry_dataset(dataset, shard=f"0/{len(dataset_samples(dataset))}", progress=False)
+    geometry_dataset(dataset, shard=f"0/{len(dataset_samples(dataset))}", recording=None,
+                     progress=False)
     crop_distances, _, _ = depth_errors_mm(dataset / name, truth)
     assert np.quantile(distances, 0.9) < 0.7 * np.quantile(crop_distances, 0.9)
+
+
+def test_with_the_recording_at_hand_the_command_gives_prepares_targets(mouse_dataset, dataset,
+                                                                     synthetic_recording):
+    """The dataset's summary.json names its recording: the command carves the same full frames
+    with the same rules as prepare (its centre is read back rounded to 0.1 µm)."""
+    names = dataset_samples(dataset)[:3]
+    result = geometry_dataset(dataset, shard="0/4", progress=False)
+    assert result.recording == synthetic_recording and result.written == names
+    for name in names:
+        info = read_geometry_info(dataset / name)
+        assert info["space"] == "frame (recording)"
+        assert info["carving_views"] == read_geometry_info(mouse_dataset / name)["carving_views"]
+        for view in load_sample_views(dataset / name).view_names:
+            ours, prepared = read_depth(dataset / name, view), read_depth(mouse_dataset / name,
+                                                                          view)
+            assert ((ours > 0) == (prepared > 0)).mean() > 0.999
+            assert np.abs(ours - prepared).max() < 1e-3
 
 
 def test_the_command_after_prepare_keeps_its_targets(mouse_dataset, tmp_path):
@@ -107,13 +128,14 @@ def test_the_command_after_prepare_keeps_its_targets(mouse_dataset, tmp_path):
 
 def test_runs_resume_and_shards_split_the_samples(dataset):
     names = dataset_samples(dataset)
-    first = geometry_dataset(dataset, shard="0/2", progress=False)
+    first = geometry_dataset(dataset, shard="0/2", recording=None, progress=False)
     assert first.written == names[: len(first.written)] and len(first.written) == len(names) // 2
-    again = geometry_dataset(dataset, progress=False)  # every sample; half of them done
+    again = geometry_dataset(dataset, recording=None, progress=False)  # half of them done
     assert again.already_done == first.written
     assert sorted(again.written) == names[len(first.written):]
     stamp = (dataset / names[0] / "geometry" / "geometry.json").stat().st_mtime_ns
-    other = geometry_dataset(dataset, shard="0/10", voxel_px=3.0, progress=False)
+    other = geometry_dataset(dataset, shard="0/10", voxel_px=3.0, recording=None,
+                             progress=False)
     assert other.written == [names[0]]  # other settings: recomputed
     assert (dataset / names[0] / "geometry" / "geometry.json").stat().st_mtime_ns != stamp
     assert read_geometry_info(dataset / names[0])["settings"]["voxel_px"] == 3.0
@@ -150,7 +172,7 @@ def test_a_sample_that_cannot_be_carved_is_reported_not_fatal(dataset, capsys):
     for view in record["views"]:
         view["hull_view"] = False
     record_path.write_text(json.dumps(record))
-    code, stdout, _ = run_cli(capsys, "geometry", str(dataset), "-q")
+    code, stdout, _ = run_cli(capsys, "geometry", str(dataset), "--crops-only", "-q")
     assert code == 1
     assert f"{names[1]}:" in stdout and "no view may carve" in stdout
     assert f"{len(names) - 1} written" in stdout

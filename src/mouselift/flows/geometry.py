@@ -3,8 +3,11 @@ needed: the rig's masks and views hold the 3D).
 
 Sources (``source``):
 
-* ``hull`` (default): the visual hull of the sample's rig masks, z-buffered into each view
-  (:func:`mouselift.data.geometry.hull_targets`; prepare's carving rules);
+* ``hull`` (default): the visual hull z-buffered into each view, with prepare's carving rules:
+  carved from the frame's **full** masks when the dataset's recording is at hand (its
+  ``summary.json`` names it, or ``recording``) — exactly what ``prepare`` writes
+  (:func:`mouselift.data.geometry.frame_hull_targets`) —, else from the sample's crops
+  (:func:`mouselift.data.geometry.hull_targets`; looser where a crop runs past its source image);
 * ``fit``: the per-scene fit of the sample's rig views (:func:`mouselift.fit.loop.optimize`, the
   ``fit`` preset named), its expected depth rendered at each view where its opacity is above
   0.5 and inside the mask — concavities a hull cannot see.
@@ -18,10 +21,12 @@ the dataset's samples (one cluster job each); ``workers`` processes share the co
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,10 +35,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..cameras import Camera, Similarity
 from ..config import load_config
-from ..data.geometry import has_geometry, hull_targets, read_geometry_info, write_geometry
+from ..config.base import read_yaml_mapping
+from ..data.geometry import (
+    HullTargets,
+    ViewMasks,
+    frame_hull_targets,
+    has_geometry,
+    hull_targets,
+    read_geometry_info,
+    write_geometry,
+)
 from ..data.geometry.targets import DEFAULT_VOXEL_PX, DEFAULT_VOXELS_ACROSS
-from ..data.layout import SAMPLE_RE
+from ..data.layout import CONFIG_FILE, SAMPLE_RE, SUMMARY_FILE
 from ..data.prepare.split import parse_shard
 from ..data.sample import SampleError, has_eval_views, load_sample_record, load_sample_views
 from ..errors import ConfigError, DatasetError
@@ -42,8 +57,8 @@ from ..images import MOUSE_ALPHA_THRESHOLD
 from ..splat.render import render
 from ..threads import set_threads, threads_per_process
 
-__all__ = ["GeometryResult", "GeometrySource", "dataset_samples", "geometry_dataset",
-           "sample_geometry"]
+__all__ = ["FullFrame", "GeometryResult", "GeometrySource", "dataset_recording",
+           "dataset_samples", "geometry_dataset", "sample_geometry"]
 
 GeometrySource = Literal["hull", "fit"]
 SOURCES: tuple[str, ...] = ("hull", "fit")
@@ -57,6 +72,7 @@ class GeometryResult:
     dataset: Path
     source: str
     samples: int
+    recording: Path | None = None
     written: list[str] = field(default_factory=list)
     already_done: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
@@ -66,6 +82,10 @@ class GeometryResult:
         lines = [f"geometry ({self.source}) → {self.dataset}: {len(self.written)} written, "
                  f"{len(self.already_done)} already done, {len(self.failed)} failed of "
                  f"{self.samples} samples in {self.seconds:.1f} s"]
+        if self.source == "hull":
+            lines.append(f"  carved from the full frames of {self.recording}" if self.recording
+                         else "  carved from the crops (no recording at hand: --recording DIR "
+                              "carves the full frames, as prepare does)")
         for name, reason in list(self.failed.items())[:5]:
             lines.append(f"  {name}: {reason}")
         if len(self.failed) > 5:
@@ -119,11 +139,23 @@ def _fit_depths(views, held_out, config: FitConfig
                           "coverage": coverage}
 
 
+@dataclass(frozen=True)
+class FullFrame:
+    """A sample's source frame: the recording's cameras (world mm) and that frame's masks
+    (uint8, mouse where ``> threshold``)."""
+
+    cameras: list[Camera]
+    masks: list[np.ndarray]
+    threshold: float
+
+
 def sample_geometry(sample_dir: str | os.PathLike, source: GeometrySource = "hull", *,
-                    voxel_px: float = DEFAULT_VOXEL_PX, fit: FitConfig | None = None
+                    voxel_px: float = DEFAULT_VOXEL_PX, fit: FitConfig | None = None,
+                    frame: FullFrame | None = None
                     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
     """Depth maps of one sample's rig and held-out views: ``(rig depths by view name, held-out
-    depths by view name, info for geometry.json)`` (module docstring)."""
+    depths by view name, info for geometry.json)`` (module docstring). ``frame``: its source
+    frame (``hull`` then carves it, as prepare does)."""
     sample_dir = Path(sample_dir)
     views = load_sample_views(sample_dir)
     held_out = load_sample_views(sample_dir / "eval") if has_eval_views(sample_dir) else None
@@ -133,17 +165,39 @@ def sample_geometry(sample_dir: str | os.PathLike, source: GeometrySource = "hul
         except SampleError:
             record = None
         try:
+            if frame is not None and record is not None:
+                targets = _frame_targets(record, frame, views, held_out, voxel_px)
+                return targets.depths, targets.held_out, {**targets.describe(),
+                                                          "space": "frame (recording)"}
             targets = hull_targets(views, record=record, held_out=held_out, voxel_px=voxel_px)
         except ValueError as exc:
             raise SampleError(f"{sample_dir}: {exc}") from None
-        return targets.depths, targets.held_out, targets.describe()
+        return targets.depths, targets.held_out, {**targets.describe(), "space": "crops"}
     if source == "fit":
         return _fit_depths(views, held_out, fit or FitConfig())
     raise ConfigError(f"--from {source!r}: use one of {', '.join(SOURCES)}")
 
 
+def _frame_targets(record: dict[str, Any], frame: FullFrame, views, held_out,
+                   voxel_px: float) -> HullTargets:
+    """Prepare's hull targets of a sample from its record (centre, similarity, which views
+    carved the centre's hull and which were cut by their image border) and its frame."""
+    by_camera = {v.get("camera"): v for v in record.get("views", [])}
+    info = [by_camera.get(cam.name, {}) for cam in frame.cameras]
+    carving = [bool(v.get("hull_view", False)) for v in info]
+    if not any(carving):  # the centre came from the triangulation: the valid, consistent views
+        carving = [bool(v.get("valid_mask", False)) and bool(v.get("triangulation_inlier",
+                                                                    False)) for v in info]
+    return frame_hull_targets(
+        frame.cameras, frame.masks, centre=np.asarray(record["centre_mm"], dtype=np.float64),
+        carving=carving, partial=[bool(v.get("clipped_in_source", False)) for v in info],
+        threshold=frame.threshold, similarity=Similarity.from_dict(record["similarity"]),
+        views=ViewMasks.of(views), held_out=None if held_out is None else ViewMasks.of(held_out),
+        voxel_px=voxel_px)
+
+
 def _one(sample_dir: str, source: str, voxel_px: float, fit: FitConfig | None,
-         overwrite: bool) -> tuple[str, str, str | None]:
+         overwrite: bool, frame: FullFrame | None = None) -> tuple[str, str, str | None]:
     """Worker: ``(sample, "written" | "done" | "failed", reason)``."""
     name = Path(sample_dir).name
     settings = _settings(source, voxel_px, fit)
@@ -156,7 +210,7 @@ def _one(sample_dir: str, source: str, voxel_px: float, fit: FitConfig | None,
             return name, "done", None
     try:
         depths, held, info = sample_geometry(sample_dir, source,  # type: ignore[arg-type]
-                                             voxel_px=voxel_px, fit=fit)
+                                             voxel_px=voxel_px, fit=fit, frame=frame)
         write_geometry(sample_dir, depths, held, {**info, "settings": settings}, replace=True)
     except SampleError as exc:
         return name, "failed", str(exc)
@@ -167,12 +221,55 @@ def _init_worker(threads: int) -> None:
     set_threads(threads)
 
 
+def dataset_recording(dataset: str | os.PathLike) -> Path | None:
+    """The recording a dataset was prepared from (its ``summary.json``), if it is here."""
+    try:
+        recording = json.loads((Path(dataset) / SUMMARY_FILE).read_text()).get("recording")
+    except (OSError, ValueError):
+        return None
+    return Path(recording) if recording and Path(recording).is_dir() else None
+
+
+def _frames(recording: Path, dataset: Path, names: list[str]) -> Iterator[FullFrame | None]:
+    """Each sample's source frame (None where its record names none), in ``names`` order."""
+    from ..data.prepare.config import PrepareConfig
+    from ..data.recording import Recording
+
+    rec = Recording.open(recording)
+    threshold = PrepareConfig().mask_threshold
+    config_path = dataset / CONFIG_FILE
+    if config_path.is_file():
+        threshold = float(read_yaml_mapping(config_path).get("mask_threshold", threshold))
+    index: dict[str, int] = {}
+    for name in names:
+        try:
+            index[name] = int(load_sample_record(dataset / name)["frame"])
+        except (SampleError, KeyError, TypeError, ValueError):
+            continue
+    # sample folders sort by frame: decode the wanted frames once, in order, as they are needed
+    decoded = rec.frames(wanted=sorted(set(index.values())), images=False)
+    current = None
+    for name in names:
+        wanted = index.get(name)
+        while wanted is not None and (current is None or current.index < wanted):
+            current = next(decoded, None)
+            if current is None:
+                break
+        if wanted is None or current is None or current.index != wanted:
+            yield None
+        else:
+            yield FullFrame(list(rec.cameras), current.masks, threshold)
+
+
 def geometry_dataset(dataset: str | os.PathLike, *, source: GeometrySource = "hull",
                      shard: tuple[int, int] | str = (0, 1), workers: int = 1,
                      voxel_px: float = DEFAULT_VOXEL_PX, fit: str | FitConfig = "tiny",
+                     recording: str | os.PathLike | Literal["auto"] | None = "auto",
                      overwrite: bool = False, progress: bool = True) -> GeometryResult:
     """Geometry targets for the samples of ``dataset`` in ``shard`` (module docstring).
-    ``fit``: the fit preset (or config) of ``source="fit"``."""
+    ``fit``: the fit preset (or config) of ``source="fit"``. ``recording`` (``hull``): the
+    dataset's recording to carve full frames from; ``"auto"`` (default): the one its
+    ``summary.json`` names when it is here; None: the crops only."""
     if source not in SOURCES:
         raise ConfigError(f"--from {source!r}: use one of {', '.join(SOURCES)}")
     if workers < 1:
@@ -190,11 +287,20 @@ def geometry_dataset(dataset: str | os.PathLike, *, source: GeometrySource = "hu
     names = [str(n) for n in np.array_split(np.array(dataset_samples(root)), count)[index]]
     result = GeometryResult(root, source, len(names))
     started = time.perf_counter()
-    jobs = [(str(root / name), source, voxel_px, fit_config, overwrite) for name in names]
-    bar = tqdm(total=len(jobs), disable=not progress, desc=f"geometry ({source})",
+    if recording == "auto":
+        recording = dataset_recording(root) if source == "hull" else None
+    elif recording is not None and not Path(recording).is_dir():
+        raise ConfigError(f"--recording {recording}: not a folder")
+    result.recording = None if recording is None else Path(recording)
+    frames: Iterator[FullFrame | None] = (
+        _frames(Path(recording), root, names) if recording is not None and source == "hull"
+        else iter([None] * len(names)))
+    jobs = ((str(root / name), source, voxel_px, fit_config, overwrite, frame)
+            for name, frame in zip(names, frames, strict=True))
+    bar = tqdm(total=len(names), disable=not progress, desc=f"geometry ({source})",
                unit="sample")
     try:
-        if workers == 1 or len(jobs) < 2:
+        if workers == 1 or len(names) < 2:
             outcomes = (_one(*job) for job in jobs)
             for outcome in outcomes:
                 _record(result, outcome)
@@ -204,7 +310,15 @@ def geometry_dataset(dataset: str | os.PathLike, *, source: GeometrySource = "hu
             threads = threads_per_process(processes=workers)
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
                                      initializer=_init_worker, initargs=(threads,)) as pool:
-                for future in as_completed([pool.submit(_one, *job) for job in jobs]):
+                pending: set = set()
+                for job in jobs:  # at most 2 jobs a worker in flight: frames stay few in memory
+                    pending.add(pool.submit(_one, *job))
+                    if len(pending) >= 2 * workers:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            _record(result, future.result())
+                            bar.update(1)
+                for future in as_completed(pending):
                     _record(result, future.result())
                     bar.update(1)
     finally:
