@@ -42,13 +42,16 @@ from ..data.geometry import (
     HullTargets,
     ViewMasks,
     frame_hull_targets,
+    frame_rules,
     has_geometry,
     hull_targets,
     read_geometry_info,
+    view_depths,
     write_geometry,
 )
 from ..data.geometry.targets import DEFAULT_VOXEL_PX, DEFAULT_VOXELS_ACROSS
 from ..data.layout import CONFIG_FILE, SAMPLE_RE, SUMMARY_FILE
+from ..data.prepare.samples import FLAG_OUTLIER
 from ..data.prepare.split import parse_shard
 from ..data.sample import SampleError, has_eval_views, load_sample_record, load_sample_views
 from ..errors import ConfigError, DatasetError
@@ -120,23 +123,18 @@ def _fit_depths(views, held_out, config: FitConfig
                 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
     from ..fit.loop import optimize  # the fit only where asked for
 
-    result = optimize(views, config, device=torch.device("cpu"), progress=False)
-    depths: dict[str, np.ndarray] = {}
-    held: dict[str, np.ndarray] = {}
-    coverage: dict[str, float] = {}
-    with torch.no_grad():
-        for group, out, prefix in ((views, depths, ""), (held_out, held, "eval/")):
-            if group is None:
-                continue
-            rendered = render(result.gaussians, group.cameras, torch.ones(3))
-            for k, name in enumerate(group.view_names):
-                mask = group.rgba[k, ..., 3].numpy() > MOUSE_ALPHA_THRESHOLD
-                seen = rendered.alpha[k, ..., 0].numpy() > MOUSE_ALPHA_THRESHOLD
-                depth = np.where(mask & seen, rendered.depth[k, ..., 0].numpy(), 0.0)
-                out[name] = depth.astype(np.float32)
-                coverage[prefix + name] = round(float((depth > 0).sum() / max(1, mask.sum())), 4)
-    return depths, held, {"source": "fit", "num_gaussians": len(result.gaussians),
-                          "coverage": coverage}
+    gaussians = optimize(views, config, device=torch.device("cpu"), progress=False).gaussians
+
+    def fitted_depth(camera: Camera) -> np.ndarray:
+        with torch.no_grad():
+            out = render(gaussians, camera, torch.ones(3))
+        seen = out.alpha[0, ..., 0].numpy() > MOUSE_ALPHA_THRESHOLD
+        return np.where(seen, out.depth[0, ..., 0].numpy(), 0.0)
+
+    depths, held, coverage = view_depths(
+        ViewMasks.of(views), None if held_out is None else ViewMasks.of(held_out), fitted_depth)
+    return depths, held, {"source": "fit", "num_gaussians": len(gaussians),
+                          "coverage": {k: round(v, 4) for k, v in coverage.items()}}
 
 
 @dataclass(frozen=True)
@@ -184,13 +182,13 @@ def _frame_targets(record: dict[str, Any], frame: FullFrame, views, held_out,
     carved the centre's hull and which were cut by their image border) and its frame."""
     by_camera = {v.get("camera"): v for v in record.get("views", [])}
     info = [by_camera.get(cam.name, {}) for cam in frame.cameras]
-    carving = [bool(v.get("hull_view", False)) for v in info]
-    if not any(carving):  # the centre came from the triangulation: the valid, consistent views
-        carving = [bool(v.get("valid_mask", False)) and bool(v.get("triangulation_inlier",
-                                                                    False)) for v in info]
+    carving, partial = frame_rules(
+        [v.get("hull_view", False) for v in info], [v.get("valid_mask", False) for v in info],
+        [FLAG_OUTLIER in v.get("flags", ()) for v in info],
+        [v.get("clipped_in_source", False) for v in info])
     return frame_hull_targets(
         frame.cameras, frame.masks, centre=np.asarray(record["centre_mm"], dtype=np.float64),
-        carving=carving, partial=[bool(v.get("clipped_in_source", False)) for v in info],
+        carving=carving, partial=partial,
         threshold=frame.threshold, similarity=Similarity.from_dict(record["similarity"]),
         views=ViewMasks.of(views), held_out=None if held_out is None else ViewMasks.of(held_out),
         voxel_px=voxel_px)

@@ -12,12 +12,13 @@ whole batch — with no Python loop. How:
 
 1. **Binning** (:func:`bin_entries`, in C): each entry is listed in every ``tile_size²`` tile of
    its image that its bounding box (:func:`.projection.bounding_radii`, gsplat's rule) touches,
-   in depth order (stable: ties keep entry order) — one ``argsort`` of the depths, then a
+   in depth order (stable: ties keep entry order) — one radix sort of the depths, then a
    counting pass and a filling pass; no per-tile sort.
-2. **Forward**: per tile, the entries front to back, each evaluated at the tile's pixels still
-   running (a pixel outside the entry's ``alpha >= 1/255`` ellipse costs one comparison, no
-   ``exp``); a pixel stops at its transmittance threshold, the tile when all its pixels have.
-   Each pixel keeps the number of list entries it walked, so backward replays exactly those.
+2. **Forward**: per tile, the entries front to back, each evaluated only at the tile's pixels
+   inside its ``alpha >= 1/255`` ellipse (each row's column span solved in closed form,
+   ``exp`` by a recurrence along the row) that are still running; a pixel stops at its
+   transmittance threshold, the tile when all its pixels have. Each pixel keeps the number of
+   list entries it walked, so backward replays exactly those.
 3. **Backward** (a :class:`torch.autograd.Function`): per tile, the same walk front to back,
    with the standard 3DGS gradients (see :mod:`.rasterize_cpu`), summed over the tile's pixels
    per entry; gradients w.r.t. ``means2d``, ``conics``, ``colors`` and ``opacities``.
@@ -51,7 +52,6 @@ __all__ = [
     "DEFAULT_NATIVE_TILE",
     "NativeBins",
     "bin_entries",
-    "native_available",
     "project_native",
     "rasterize_native",
 ]
@@ -60,15 +60,6 @@ __all__ = [
 #: are visited only inside its ellipse, so large tiles cost little and mean fewer intersections.
 DEFAULT_NATIVE_TILE = 16
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
-
-
-def native_available() -> bool:
-    """True when the compiled rasteriser is built, loads and is not turned off."""
-    try:
-        native.load()
-    except native.NativeUnavailable:
-        return False
-    return True
 
 
 def _ptr(tensor: torch.Tensor) -> ctypes.c_void_p:
@@ -259,6 +250,11 @@ def rasterize_native(
     return _RasterizeNative.apply(means2d, conics, colors, opacities, bins)
 
 
+def _projection_workers(n: int) -> int:
+    """Threads for projecting ``n`` Gaussians (one per 4096, at most the torch thread count)."""
+    return max(1, min(torch.get_num_threads(), n // 4096))
+
+
 class _ProjectNative(torch.autograd.Function):
     @staticmethod
     def forward(ctx, means, covariances, opacities, Ks, w2cs, view):  # type: ignore[override]
@@ -272,16 +268,16 @@ class _ProjectNative(torch.autograd.Function):
         depths = means.new_empty(c, n)
         radii = torch.empty(c, n, 2, dtype=torch.int32)
         visible = torch.empty(c, n, dtype=torch.uint8)
-        workers = max(1, min(torch.get_num_threads(), n // 4096))
+        workers = _projection_workers(n)
         project = getattr(lib, f"ml_project_{suffix}")
         pointers = [_ptr(inputs[0]), _ptr(inputs[1]), None if opac is None else _ptr(opac),
                     _ptr(inputs[2]), _ptr(inputs[3]), _ptr(means2d), _ptr(conics), _ptr(depths),
                     _ptr(radii), _ptr(visible)]
         _run(workers, lambda i: project(ctypes.byref(view), i, workers, n, *pointers),
              "projection")
-        visible = visible.bool()
         ctx.view = view
         ctx.save_for_backward(*inputs, visible)
+        visible = visible.bool()
         ctx.mark_non_differentiable(radii, visible)
         return means2d, conics, depths, radii, visible
 
@@ -289,18 +285,16 @@ class _ProjectNative(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, g_means2d, g_conics, g_depths, _radii, _visible):  # type: ignore[override]
         lib = native.load()
-        means, covariances, Ks, w2cs, visible = ctx.saved_tensors
+        means, covariances, Ks, w2cs, visible_u8 = ctx.saved_tensors
         view = ctx.view
         suffix = _SUFFIX[means.dtype]
         n = means.shape[0]
-        grads = [torch.zeros_like(t) if g is None else g.to(means.dtype).contiguous()
-                 for g, t in ((g_means2d, means.new_empty(view.cameras, n, 2)),
-                              (g_conics, means.new_empty(view.cameras, n, 3)),
-                              (g_depths, means.new_empty(view.cameras, n)))]
+        grads = [means.new_zeros(view.cameras, n, *tail) if g is None
+                 else g.to(means.dtype).contiguous()
+                 for g, tail in ((g_means2d, (2,)), (g_conics, (3,)), (g_depths, ()))]
         v_means = torch.empty_like(means)
         v_covs = torch.empty_like(covariances)
-        visible_u8 = visible.to(torch.uint8)
-        workers = max(1, min(torch.get_num_threads(), n // 4096))
+        workers = _projection_workers(n)
         backward = getattr(lib, f"ml_project_backward_{suffix}")
         pointers = [_ptr(means), _ptr(covariances), _ptr(Ks), _ptr(w2cs), _ptr(visible_u8),
                     *map(_ptr, grads), _ptr(v_means), _ptr(v_covs)]

@@ -46,7 +46,6 @@ from .rasterize_dense import rasterize_dense
 from .rasterize_native import (
     DEFAULT_NATIVE_TILE,
     bin_entries,
-    native_available,
     project_native,
     rasterize_native,
 )
@@ -151,21 +150,19 @@ def _pick_backend(backend: str, device: torch.device, dtype: torch.dtype,
         if gsplat_available():
             return "gsplat"
     if device.type == "cpu" and dtype in (torch.float32, torch.float64):
-        if native_available():
+        try:
+            native.load()
             return "native"
-        _warn_no_native()
+        except native.NativeUnavailable as err:
+            _warn_once(str(err))
     return "torch"
 
 
 @cache
-def _warn_no_native() -> None:
-    try:
-        native.load()
-    except native.NativeUnavailable as err:
-        logging.getLogger(__name__).warning(
-            "%s; CPU renders use the pure-PyTorch rasteriser (same images, several times slower)",
-            err,
-        )
+def _warn_once(reason: str) -> None:
+    logging.getLogger(__name__).warning(
+        "%s; CPU renders use the pure-PyTorch rasteriser (same images, several times slower)",
+        reason)
 
 
 def render(

@@ -8,7 +8,9 @@ from .targets import (
     HullTargets,
     ViewMasks,
     frame_hull_targets,
+    frame_rules,
     hull_targets,
+    view_depths,
     voxel_side,
 )
 
@@ -17,11 +19,13 @@ __all__ = [
     "HullTargets",
     "ViewMasks",
     "frame_hull_targets",
+    "frame_rules",
     "has_geometry",
     "hull_targets",
     "read_depth",
     "read_geometry_info",
     "surface_voxels",
+    "view_depths",
     "voxel_depth",
     "voxel_side",
     "write_geometry",

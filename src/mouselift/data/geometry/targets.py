@@ -20,7 +20,7 @@ cameras sit 2.7 from the mouse), 0 where invalid (outside the mask, or no hull t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +33,8 @@ from ..framing.hull import fine_hull
 from ..sample import SampleViews
 from .depth import surface_voxels, voxel_depth
 
-__all__ = ["HullTargets", "ViewMasks", "frame_hull_targets", "hull_targets", "voxel_side"]
+__all__ = ["HullTargets", "ViewMasks", "frame_hull_targets", "frame_rules", "hull_targets",
+           "view_depths", "voxel_side"]
 
 #: Default voxel side, in pixels of the sample's views at the mouse centre.
 DEFAULT_VOXEL_PX = 2.0
@@ -98,6 +99,37 @@ def _view_rules(record: dict[str, Any] | None, names: list[str]) -> tuple[list[b
     return carves, partial
 
 
+def frame_rules(hull_view: Sequence[bool], valid: Sequence[bool], outlier: Sequence[bool],
+                cut_in_source: Sequence[bool]) -> tuple[list[bool], list[bool]]:
+    """Per camera of a frame: whether it carves the geometry hull — the views of prepare's
+    centre hull, or, when the centre came from the triangulation, the valid views that agree
+    with it — and whether only inside its image (its mask touches the source border)."""
+    carving = [bool(h) for h in hull_view]
+    if not any(carving):
+        carving = [bool(v) and not bool(o) for v, o in zip(valid, outlier, strict=True)]
+    return carving, [bool(c) for c in cut_in_source]
+
+
+def view_depths(views: ViewMasks, held_out: ViewMasks | None,
+                depth_of: Callable[[Camera], np.ndarray]
+                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, float]]:
+    """Each view's depth map ``depth_of(camera)`` inside its mask: ``(rig depths, held-out
+    depths, coverage)`` by view name; coverage is the share of the mask that got a depth
+    (held-out views as ``"eval/<name>"``)."""
+    depths: dict[str, np.ndarray] = {}
+    held: dict[str, np.ndarray] = {}
+    coverage: dict[str, float] = {}
+    for group, out, prefix in ((views, depths, ""), (held_out, held, "eval/")):
+        if group is None:
+            continue
+        for name, cam, alpha in zip(group.names, group.cameras, group.masks, strict=True):
+            mask = np.asarray(alpha) > group.threshold
+            depth = (depth_of(cam) * mask).astype(np.float32)
+            out[name] = depth
+            coverage[prefix + name] = float((depth > 0).sum() / max(1, mask.sum()))
+    return depths, held, coverage
+
+
 def voxel_side(cameras: Sequence[Camera], voxel_px: float = DEFAULT_VOXEL_PX,
                voxels_across: int = DEFAULT_VOXELS_ACROSS) -> float:
     """Voxel side (the cameras' world units): ``voxel_px`` pixels of the views at the mouse
@@ -111,15 +143,8 @@ def _view_depths(voxels: np.ndarray, step: float, views: ViewMasks,
                  held_out: ViewMasks | None, targets: HullTargets) -> HullTargets:
     """Each view's depth map of ``voxels`` inside its mask, into ``targets``."""
     shell = surface_voxels(voxels, step)
-    for group, out, prefix in ((views, targets.depths, ""),
-                               (held_out, targets.held_out, "eval/")):
-        if group is None:
-            continue
-        for name, cam, alpha in zip(group.names, group.cameras, group.masks, strict=True):
-            mask = np.asarray(alpha) > group.threshold
-            depth = voxel_depth(shell, step, cam, surface=True) * mask
-            out[name] = depth.astype(np.float32)
-            targets.coverage[prefix + name] = float((depth > 0).sum() / max(1, mask.sum()))
+    targets.depths, targets.held_out, targets.coverage = view_depths(
+        views, held_out, lambda cam: voxel_depth(shell, step, cam, surface=True))
     return targets
 
 

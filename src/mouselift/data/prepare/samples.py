@@ -51,7 +51,7 @@ from ..framing.locate import (
     frame_cameras,
     locate_frame,
 )
-from ..geometry import ViewMasks, frame_hull_targets, write_geometry
+from ..geometry import ViewMasks, frame_hull_targets, frame_rules, write_geometry
 from ..layout import CAMERAS_FILE, EVAL_DIR, IMAGES_DIR, RECORD_FILE, SKIPPED_DIR, sample_name
 from .config import PrepareConfig
 
@@ -247,12 +247,13 @@ def _write_geometry(tmp: Path, located: _Located, masks: Sequence[np.ndarray],
     carved by the views of the centre's hull (else the valid, consistent ones); what the record
     says about them."""
     location, tri = located.location, located.location.tri
-    carving = location.hull_views if location.hull_views.any() else tri.valid & ~tri.outliers
+    carving, partial = frame_rules(location.hull_views, tri.valid, tri.outliers,
+                                   tri.clipped_in_source)
     assert location.centre is not None
     try:
         targets = frame_hull_targets(
             cameras, masks, centre=location.centre, carving=carving,
-            partial=tri.clipped_in_source, threshold=config.mask_threshold,
+            partial=partial, threshold=config.mask_threshold,
             similarity=located.framed.similarity, views=crops, held_out=held_crops,
             voxel_px=config.geometry_voxel_px, voxels_across=config.geometry_voxels_across)
     except ValueError as exc:
