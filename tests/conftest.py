@@ -5,8 +5,10 @@ layout."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mouselift.cameras.rig import facelift_rig
@@ -67,3 +69,38 @@ def mouse_dataset(synthetic_recording, tmp_path_factory) -> Path:
                                   val_fraction=0.25, min_blocks=2),
                     progress=False)
     return root / "ds"
+
+
+@dataclass(frozen=True)
+class KnownMouse:
+    """Masks of a synthetic mouse of known geometry, rendered straight into the suite
+    recording's calibration (``cameras``, the rig at half resolution): per frame and camera an
+    :class:`~mouselift.data.framing.locator.Observation` whose centre is the true body centre.
+    ``train`` the first 64 frames, ``test`` the last 16."""
+
+    cameras: list
+    train: list
+    test: list
+
+
+@pytest.fixture(scope="session")
+def known_mouse() -> KnownMouse:
+    """80 frames of a walk in the middle of the arena (radius 50 mm, so most views hold the
+    whole mouse), 1 sample per pixel: ~8 s."""
+    from mouselift.data.framing.locator import Observation
+    from mouselift.data.framing.mask_shape import mask_shape
+    from mouselift.data.synth import Renderer, build_parts, rig_cameras, scene_for, simulate
+
+    config = SynthConfig(frames=80, fps=10, scale=0.5, seed=5, arena_radius_mm=50)
+    cameras = rig_cameras(config)
+    renderers = [Renderer(c, scene_for(config), supersample=1) for c in cameras]
+    trajectory = simulate(config)
+    observations = []
+    for frame in range(len(trajectory)):
+        parts = build_parts(trajectory.state(frame))
+        shapes = [mask_shape(r.render(parts).mask.view(np.uint8) * 255) for r in renderers]
+        whole = sum(1 for s in shapes if s is not None and not s.touches_border)
+        observations += [Observation(k, frame, s, parts.center(), whole)
+                         for k, s in enumerate(shapes) if s is not None]
+    return KnownMouse(cameras, [o for o in observations if o.frame < 64],
+                      [o for o in observations if o.frame >= 64])

@@ -90,7 +90,7 @@ def test_one_view_refuses_empty_masks_and_rays_away_from_the_plane(synthetic_rec
     mask = empty.copy()
     mask[-45:-5, camera.width // 2 - 20:camera.width // 2 + 20] = 255  # looks down at the floor
     assert locate_from_one_view(camera, mask, 20.0).distance_mm > 0
-    with pytest.raises(LocateError, match="behind the camera"):
+    with pytest.raises(LocateError, match="in front of the camera"):
         locate_from_one_view(camera, mask, camera.center[2] + 1e4)
 
 

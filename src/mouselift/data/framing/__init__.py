@@ -8,8 +8,11 @@ so an input to the models is framed exactly like the training data:
 * :mod:`.hull` — the visual hull of masks (:func:`carve`; also the initial points of
   ``mouselift fit``) and its centroid;
 * :mod:`.locate` — the mouse centre from all views (:func:`locate_frame`) or from one calibrated
-  view (:func:`locate_from_one_view`), and the cameras of a frame about it
+  view by the plane method (:func:`locate_from_one_view`), and the cameras of a frame about it
   (:func:`frame_cameras`);
+* :mod:`.mask_shape` — one view's full-frame mask shape (moments, box, border, core);
+* :mod:`.locator` — the one-view locator learned from a dataset: one view's mask shape → the
+  all-view centre, per calibration camera (:class:`OneViewLocator`);
 * :mod:`.crops` — the crop of a view about a 3D sphere and its one-resampling image;
 * :mod:`.normalize` — the per-frame similarity (centre → origin, mean camera distance);
 * :mod:`.training` — how a prepared dataset framed the mouse (:class:`TrainingFraming`), read
@@ -26,8 +29,10 @@ _EXPORTS = {
     "FrameCameras": ".locate",
     "FrameLocation": ".locate",
     "LocateError": ".locate",
+    "MaskShape": ".mask_shape",
     "MaskStats": ".triangulate",
     "OneViewLocation": ".locate",
+    "OneViewLocator": ".locator",
     "TrainingFraming": ".training",
     "Triangulation": ".triangulate",
     "carve": ".hull",
@@ -50,8 +55,10 @@ __all__ = [
     "FrameCameras",
     "FrameLocation",
     "LocateError",
+    "MaskShape",
     "MaskStats",
     "OneViewLocation",
+    "OneViewLocator",
     "TrainingFraming",
     "Triangulation",
     "carve",

@@ -11,7 +11,8 @@ so an input to the models is framed exactly like the training data.
   body centre's usual height above the floor (the median ``centre_mm`` z of a prepared dataset,
   :class:`~.training.TrainingFraming`). On the synthetic recording of the
   tests this lands 3–15 mm from the true body centre depending on the camera, 8.7 mm on average
-  for camera 0 (the crop sphere's radius is 60 mm).
+  for camera 0 (the crop sphere's radius is 60 mm). The learned one-view locator
+  (:mod:`.locator`) does better where a dataset has fitted one; this is its fallback.
 * :func:`frame_cameras` — the crops of the given cameras about a centre (one 3D radius,
   :func:`~.crops.crop_geometry`) and the frame's similarity (centre to the
   origin, mean camera distance ``target_distance``, :func:`~.normalize.frame_similarity`): the
@@ -154,17 +155,26 @@ def locate_from_one_view(camera: Camera, mask: np.ndarray, height_mm: float, *,
     if stats.area == 0 or stats.fraction < min_mask_fraction:
         raise LocateError(f"camera {camera.name!r}: the mask is empty or too small "
                           f"({stats.area} px) to locate the mouse")
+    hit = ray_plane_point(camera, stats.centroid, height_mm)
+    if hit is None:
+        raise LocateError(f"camera {camera.name!r}: the ray through the mask centre does not "
+                          f"meet z = {height_mm:.1f} mm in front of the camera")
+    return OneViewLocation(hit[0], stats.centroid.copy(), float(height_mm), hit[1], stats)
+
+
+def ray_plane_point(camera: Camera, pixel: np.ndarray, height_mm: float
+                    ) -> tuple[np.ndarray, float] | None:
+    """Where the ray of ``camera`` through ``pixel`` (OpenCV pixels) meets the plane
+    ``z = height_mm`` (world mm), and how far along the ray (mm); ``None`` when it is parallel
+    to the plane or meets it behind the camera."""
     origin = camera.center
-    direction = camera.ray_directions(stats.centroid[None])[0]
+    direction = camera.ray_directions(np.asarray(pixel, dtype=np.float64)[None])[0]
     if abs(direction[2]) < 1e-9:
-        raise LocateError(f"camera {camera.name!r}: the ray through the mask centre is "
-                          "parallel to the floor")
+        return None
     distance = (height_mm - origin[2]) / direction[2]
     if not distance > 0:
-        raise LocateError(f"camera {camera.name!r}: the ray through the mask centre meets "
-                          f"z = {height_mm:.1f} mm behind the camera")
-    return OneViewLocation(origin + distance * direction, stats.centroid.copy(),
-                           float(height_mm), float(distance), stats)
+        return None
+    return origin + distance * direction, float(distance)
 
 
 @dataclass(frozen=True)
@@ -202,5 +212,6 @@ __all__ = [
     "frame_cameras",
     "locate_frame",
     "locate_from_one_view",
+    "ray_plane_point",
     "refine_centre",
 ]
