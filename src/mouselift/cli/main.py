@@ -22,6 +22,7 @@ from . import (
     fit,
     geometry,
     infer,
+    locator,
     prepare,
     reconstruct,
     synth,
@@ -54,6 +55,8 @@ app.command("prepare", no_args_is_help=True, epilog=prepare.EPILOG,
     prepare.prepare)
 app.command("geometry", no_args_is_help=True, epilog=geometry.EPILOG, cls=command())(
     geometry.geometry)
+app.command("locator", no_args_is_help=True, epilog=locator.EPILOG, cls=command())(
+    locator.locator)
 app.command("demo", epilog=demo.EPILOG, cls=command())(demo.demo)
 app.command("fit", no_args_is_help=True, epilog=fit.EPILOG,
             cls=command(ConfigHelp("mouselift.fit.config.FitConfig", "fit")))(fit.fit)

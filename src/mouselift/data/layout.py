@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -66,6 +67,34 @@ def read_split(dataset_dir: str | os.PathLike, split: str, *, missing_ok: bool =
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
+def recorded_source(dataset_dir: str | os.PathLike) -> list[Path]:
+    """Where the dataset's source recording may be, from ``summary.json``'s ``recording`` (as
+    ``prepare`` was given it): the path itself, and — when relative — relative to the folder
+    ``prepare`` ran in (found from the dataset's own recorded ``out_dir``) and to the dataset's
+    parent folder. Empty when the summary has none."""
+    dataset_dir = Path(dataset_dir)
+    try:
+        summary = json.loads((dataset_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+        recording, out_dir = Path(summary["recording"]), Path(summary.get("out_dir", ""))
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if recording.is_absolute():
+        return [recording]
+    candidates = [recording]
+    resolved = dataset_dir.resolve()
+    parts = out_dir.parts
+    if parts and not out_dir.is_absolute() and ".." not in parts and \
+            resolved.parts[-len(parts):] == parts:
+        candidates.append(resolved.parents[len(parts) - 1] / recording)
+    candidates.append(resolved.parent / recording)
+    return list(dict.fromkeys(candidates))
+
+
+def dataset_recording(dataset_dir: str | os.PathLike) -> Path | None:
+    """The recording the dataset was prepared from (:func:`recorded_source`), if it is here."""
+    return next((c for c in recorded_source(dataset_dir) if c.is_dir()), None)
+
+
 __all__ = [
     "CAMERAS_FILE",
     "CONFIG_FILE",
@@ -83,8 +112,10 @@ __all__ = [
     "TRAIN_SPLIT",
     "VAL_LIST",
     "VAL_SPLIT",
+    "dataset_recording",
     "is_dataset",
     "read_split",
+    "recorded_source",
     "sample_name",
     "split_list",
 ]

@@ -21,7 +21,6 @@ the dataset's samples (one cluster job each); ``workers`` processes share the co
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import time
@@ -50,7 +49,7 @@ from ..data.geometry import (
     write_geometry,
 )
 from ..data.geometry.targets import DEFAULT_VOXEL_PX, DEFAULT_VOXELS_ACROSS
-from ..data.layout import CONFIG_FILE, SAMPLE_RE, SUMMARY_FILE
+from ..data.layout import CONFIG_FILE, SAMPLE_RE, dataset_recording
 from ..data.prepare.samples import FLAG_OUTLIER
 from ..data.prepare.split import parse_shard
 from ..data.sample import SampleError, has_eval_views, load_sample_record, load_sample_views
@@ -60,7 +59,7 @@ from ..images import MOUSE_ALPHA_THRESHOLD
 from ..splat.render import render
 from ..threads import set_threads, threads_per_process
 
-__all__ = ["FullFrame", "GeometryResult", "GeometrySource", "dataset_recording",
+__all__ = ["FullFrame", "GeometryResult", "GeometrySource",
            "dataset_samples", "geometry_dataset", "sample_geometry"]
 
 GeometrySource = Literal["hull", "fit"]
@@ -217,15 +216,6 @@ def _one(sample_dir: str, source: str, voxel_px: float, fit: FitConfig | None,
 
 def _init_worker(threads: int) -> None:
     set_threads(threads)
-
-
-def dataset_recording(dataset: str | os.PathLike) -> Path | None:
-    """The recording a dataset was prepared from (its ``summary.json``), if it is here."""
-    try:
-        recording = json.loads((Path(dataset) / SUMMARY_FILE).read_text()).get("recording")
-    except (OSError, ValueError):
-        return None
-    return Path(recording) if recording and Path(recording).is_dir() else None
 
 
 def _frames(recording: Path, dataset: Path, names: list[str]) -> Iterator[FullFrame | None]:

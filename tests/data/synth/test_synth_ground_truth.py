@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from mouselift.data.layout import recorded_source
 from mouselift.data.synth import load_ground_truth
-from mouselift.data.synth.ground_truth import find_ground_truth, recorded_source
+from mouselift.data.synth.ground_truth import find_ground_truth
 from mouselift.errors import DatasetError, RecordingError
 
 

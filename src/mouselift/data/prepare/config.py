@@ -7,12 +7,17 @@ Units: millimetres for 3D lengths, source pixels for 2D thresholds, frames for t
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import ClassVar, Literal
 
+import yaml
 from pydantic import Field, field_validator, model_validator
 
+from ...config import upgrade_renamed_keys
 from ...config.base import StrictModel
+from ...errors import DatasetError
 
 #: ``frames`` pattern: ``"a:b"`` with either side optional (Python slice, b exclusive).
 FRAMES_PATTERN = re.compile(r"^\s*(\d*)\s*:\s*(\d*)\s*$")
@@ -89,6 +94,11 @@ class PrepareConfig(StrictModel):
         96, ge=8, le=1024, description="at most this many voxels across the crop sphere's "
         "diameter (a floor on the voxel side: large crops stay fast)"
     )
+    locator: bool = Field(
+        True, description="fit the one-view locator (DATASET/locator.json: one calibrated view's "
+        "mask → the all-view mouse centre, per camera) once the whole dataset is written (see "
+        "`mouselift locator`)"
+    )
     # --------------------------------------------------------------------- frame selection
     frames: str | None = Field(
         None, description='source frame range "a:b" (b exclusive, either side optional)'
@@ -142,6 +152,21 @@ class PrepareConfig(StrictModel):
         return {k: v for k, v in self.model_dump().items() if k not in RUNTIME_KEYS}
 
 
+def load_dataset_config(dataset_dir: str | os.PathLike) -> PrepareConfig:
+    """The config a prepared dataset was written with (its ``prepare_config.yaml``); a missing
+    or invalid file is a one-line :class:`~mouselift.errors.DatasetError`."""
+    from ..layout import CONFIG_FILE
+
+    path = Path(dataset_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise DatasetError(f"{dataset_dir}: no {CONFIG_FILE} (not a prepared dataset?)")
+    try:
+        return PrepareConfig.model_validate(
+            upgrade_renamed_keys(PrepareConfig, yaml.safe_load(path.read_text()) or {}))
+    except Exception:
+        raise DatasetError(f"{path}: not a valid prepare config") from None
+
+
 def parse_frames(value: str | None, num_frames: int) -> tuple[int, int]:
     """``"a:b"`` → ``(a, b)`` clipped to ``[0, num_frames]``; ``None`` → the whole recording.
 
@@ -164,4 +189,4 @@ def parse_frames(value: str | None, num_frames: int) -> tuple[int, int]:
     return start, stop
 
 
-__all__ = ["PrepareConfig", "parse_frames"]
+__all__ = ["PrepareConfig", "load_dataset_config", "parse_frames"]

@@ -30,19 +30,21 @@ import yaml
 from tqdm import tqdm
 
 from ...atomic import atomic_write_text
-from ...config import upgrade_renamed_keys
-from ...errors import ConfigError, RecordingError
+from ...errors import ConfigError, DatasetError, RecordingError
 from ...threads import set_threads, threads_per_process
+from ..framing.locator import LocatorError, locator_line
 from ..framing.normalize import check_undistorted
 from ..layout import CONFIG_FILE, SUMMARY_FILE
 from ..recording import EVAL_DIR, FrameSet, Recording
 from ..video import keyframe_indices
-from .config import PrepareConfig
+from .config import PrepareConfig, load_dataset_config
+from .locator import fit_from_records
 from .manifest import (
     DatasetStats,
     completed_frames,
     locked,
     rebuild,
+    sample_records,
     skipped_records,
 )
 from .samples import TEMP_RE, FrameOutcome, HeldOutViews, process_frame
@@ -68,6 +70,7 @@ class PrepareSummary:
     skipped_now: dict[str, int]
     seconds: float
     dataset: DatasetStats = field(default_factory=DatasetStats)
+    locator: str | None = None
 
     @property
     def frames_per_second(self) -> float:
@@ -101,6 +104,8 @@ class PrepareSummary:
                 f"{d.view_flags.get('triangulation_outlier', 0)}, mask coverage mean "
                 f"{d.coverage_mean:.3f} (min {d.coverage_min:.3f}, max {d.coverage_max:.3f})"
             )
+        if self.locator:
+            lines.append(f"  locator: {self.locator}")
         if d.pending:
             lines.append(
                 f"  {d.pending} frames not done yet (other shards running?): lists are partial; "
@@ -192,9 +197,8 @@ def _check_config_file(out_dir: Path, config: PrepareConfig) -> None:
     path = out_dir / CONFIG_FILE
     if path.is_file():
         try:
-            existing = PrepareConfig.model_validate(
-                upgrade_renamed_keys(PrepareConfig, yaml.safe_load(path.read_text()) or {}))
-        except Exception:
+            existing = load_dataset_config(out_dir)
+        except DatasetError:
             raise ConfigError(
                 f"{path}: cannot read the config of the existing dataset; use a new output folder"
             ) from None
@@ -348,6 +352,8 @@ def prepare_dataset(
                 dataset=stats,
             )
             if completed:
+                if config.locator and not stats.pending:
+                    summary.locator = _fit_locator(out, recording, config)
                 _write_summary(out, summary, plan)
     return summary
 
@@ -377,6 +383,17 @@ def _run_frames(recording: Recording, held_out: Recording | None, out: Path,
         return _run_chunk(recording, held_out, str(out), config, [int(f) for f in pending],
                           labels, report=lambda _o: bar.update(1))
     return _run_parallel(recording, held_out, out, config, parts, labels, bar)
+
+
+def _fit_locator(out: Path, recording: Recording, config: PrepareConfig) -> str:
+    """Fit ``out/locator.json`` from the records; one line saying what was fitted (or why
+    not)."""
+    try:
+        fitted = fit_from_records(out, recording.cameras, sample_records(out),
+                                  config.mask_threshold, recording=str(recording.root))
+    except (LocatorError, DatasetError) as exc:
+        return f"not fitted ({exc})"
+    return locator_line(fitted.locator)
 
 
 def _write_summary(out: Path, summary: PrepareSummary, plan: SplitPlan) -> None:

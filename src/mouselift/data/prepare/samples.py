@@ -22,8 +22,10 @@ source has skew), ``centre_px`` (projection of the centre in the source),
 triangulated point against this view's mask centroid), ``inlier_threshold_px``,
 ``triangulation_inlier``, ``hull_view``, ``mask_coverage`` (fraction of the crop with alpha >
 ``mask_threshold``), ``touches_border`` (mask on the crop's outermost pixels), ``clipped`` (crop
-extends past the source image), ``clipped_in_source`` (mask on the source image border) and
-``flags``.
+extends past the source image), ``clipped_in_source`` (mask on the source image border),
+``flags`` and ``mask_shape`` (the full-frame mask's measurements,
+:class:`~mouselift.data.framing.mask_shape.MaskShape`: what the one-view locator learns from,
+:mod:`mouselift.data.framing.locator`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from ..framing.locate import (
     frame_cameras,
     locate_frame,
 )
+from ..framing.mask_shape import mask_shape
 from ..geometry import ViewMasks, frame_hull_targets, frame_rules, write_geometry
 from ..layout import CAMERAS_FILE, EVAL_DIR, IMAGES_DIR, RECORD_FILE, SKIPPED_DIR, sample_name
 from .config import PrepareConfig
@@ -203,6 +206,7 @@ def _write_sample(tmp: Path, located: _Located, images: Sequence[np.ndarray],
                 "clipped": geom.clipped,
                 "clipped_in_source": bool(tri.clipped_in_source[k]),
                 "flags": view_flags,
+                "mask_shape": _shape_record(masks[k], config.mask_threshold),
             }
         )
     record: dict[str, Any] = {
@@ -232,6 +236,11 @@ def _write_sample(tmp: Path, located: _Located, images: Sequence[np.ndarray],
         record["geometry"] = _write_geometry(tmp, located, masks, cameras, config, crops,
                                              held_crops)
     (tmp / RECORD_FILE).write_text(json.dumps(record) + "\n")
+
+
+def _shape_record(mask: np.ndarray, threshold: int) -> dict[str, Any] | None:
+    shape = mask_shape(mask, threshold)
+    return shape.to_dict() if shape is not None else None
 
 
 def _crops(cameras: Sequence[Camera], alphas: Sequence[np.ndarray], file_paths: Sequence[str],

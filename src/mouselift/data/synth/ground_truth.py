@@ -34,7 +34,7 @@ import numpy as np
 
 from ...atomic import atomic_write_path, atomic_write_text
 from ...errors import DatasetError, RecordingError
-from ..layout import SUMMARY_FILE
+from ..layout import SUMMARY_FILE, recorded_source
 
 NPZ_NAME = "ground_truth.npz"
 JSON_NAME = "ground_truth.json"
@@ -192,29 +192,6 @@ class DatasetGroundTruth:
 
 def _has_ground_truth(folder: Path) -> bool:
     return (folder / NPZ_NAME).is_file() and (folder / JSON_NAME).is_file()
-
-
-def recorded_source(dataset_dir: str | os.PathLike) -> list[Path]:
-    """Where the dataset's source recording may be, from ``summary.json``'s ``recording`` (as
-    ``prepare`` was given it): the path itself, and — when relative — relative to the folder
-    ``prepare`` ran in (found from the dataset's own recorded ``out_dir``) and to the dataset's
-    parent folder. Empty when the summary has none."""
-    dataset_dir = Path(dataset_dir)
-    try:
-        summary = json.loads((dataset_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
-        recording, out_dir = Path(summary["recording"]), Path(summary.get("out_dir", ""))
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
-    if recording.is_absolute():
-        return [recording]
-    candidates = [recording]
-    resolved = dataset_dir.resolve()
-    parts = out_dir.parts
-    if parts and not out_dir.is_absolute() and ".." not in parts and \
-            resolved.parts[-len(parts):] == parts:
-        candidates.append(resolved.parents[len(parts) - 1] / recording)
-    candidates.append(resolved.parent / recording)
-    return list(dict.fromkeys(candidates))
 
 
 def find_ground_truth(dataset_dir: str | os.PathLike,
