@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -44,3 +45,36 @@ def test_resolve_rig_specs(mouse_dataset, tmp_path):
         resolve_rig(tmp_path / "nowhere")
     with pytest.raises(RigError, match="needs a dataset"):
         resolve_rig("dataset")
+
+
+def test_the_rig_carries_the_datasets_locator_into_both_stages_checkpoints(mouse_dataset,
+                                                                            tmp_path):
+    """rig_from_dataset attaches locator.json; it is saved beside rig.json by every writer of a
+    rig (a rig folder, a GS-LRM checkpoint, a Stage-1 pipeline) and read back with the rig;
+    the fingerprint does not depend on it."""
+    import torch
+
+    from mouselift.cameras.rig import LOCATOR_FILE, load_rig
+    from mouselift.gslrm.checkpoints import load_gslrm, save_gslrm
+    from mouselift.gslrm.config import load_gslrm_config
+    from mouselift.gslrm.model import GSLRM
+    from mouselift.mvdiff import MultiViewDiffusionPipeline, load_mvdiff_config
+
+    rig = rig_from_dataset(mouse_dataset)
+    expected = json.loads((mouse_dataset / LOCATOR_FILE).read_text())
+    assert rig.locator == expected
+    assert rig.resized(32).locator == expected
+    assert load_rig(rig.save(tmp_path / "rig")).locator == expected
+    torch.manual_seed(0)
+    save_gslrm(GSLRM(load_gslrm_config("tiny")), tmp_path / "gslrm", rig)
+    assert json.loads((tmp_path / "gslrm" / "rig" / LOCATOR_FILE).read_text()) == expected
+    assert load_gslrm(tmp_path / "gslrm")[1].locator == expected
+    pipe = MultiViewDiffusionPipeline.from_architecture(load_mvdiff_config("tiny"), rig=rig)
+    pipe.save_pretrained(tmp_path / "pipeline")
+    assert MultiViewDiffusionPipeline.from_pretrained(
+        tmp_path / "pipeline").rig.locator == expected
+    bare = replace(rig, locator=None)
+    assert bare.fingerprint() == rig.fingerprint() and bare == rig
+    bare.save(tmp_path / "rig")  # a rig without one leaves none behind
+    assert not (tmp_path / "rig" / LOCATOR_FILE).exists()
+    assert load_rig(tmp_path / "rig").locator is None

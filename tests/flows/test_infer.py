@@ -186,3 +186,105 @@ def test_bad_images(mouse_models, mouse_dataset, synthetic_recording, frame_imag
     ):
         with pytest.raises(ConfigError, match=fragment):
             read_input(rig, framing, **kwargs)
+
+
+# --- the one-view locator ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def locator_file(known_mouse, tmp_path_factory):
+    """A locator fitted on the known mouse, for the suite recording's calibration."""
+    from mouselift.data.framing.locator import fit_locator
+
+    locator = fit_locator(known_mouse.cameras, known_mouse.train, threshold=127,
+                          val=known_mouse.test, source={"dataset": "known mouse"})
+    return locator.save(tmp_path_factory.mktemp("locator") / "locator.json")
+
+
+def test_without_a_usable_locator_the_plane_method_is_used_and_said(mouse_models,
+                                                                     mouse_dataset,
+                                                                     synthetic_recording):
+    """The suite dataset's locator has no camera model (too few frames); a rig without one
+    has none at all: both fall back to the plane method, and the report says why."""
+    from dataclasses import replace
+
+    framing, _ = training_framing(mouse_models.rig, None)  # the rig's dataset is here
+    assert framing.locator_from == str(mouse_dataset / "locator.json")
+    got, _ = read_input(mouse_models.rig, framing, recording=synthetic_recording, frame=5,
+                        camera=0)
+    loc = got.report["localisation"]
+    assert loc["one_view_method"] == "plane" and "no model for camera 0" in loc[
+        "locator_unused"]
+    assert got.cameras is not None  # the frame's cameras all the same
+    bare = replace(mouse_models.rig, locator=None, source={})
+    framing = TrainingFraming.from_dataset(mouse_dataset)
+    framing = replace(framing, locator=None, locator_from=None)
+    got, _ = read_input(bare, framing, recording=synthetic_recording, frame=5, camera=0)
+    assert got.report["localisation"]["locator_unused"].startswith("no locator")
+    away = replace(mouse_models.rig, source={"dataset": "/nowhere"})  # only the rig carries it
+    framing, found = training_framing(away, None)
+    assert found.startswith("none") and framing.locator_from == "the checkpoints' rig"
+    assert framing.centre_height_mm == framing.locator.centre_height_mm
+
+
+def test_the_locator_places_the_mouse_and_reports_its_uncertainty(
+        mouse_models, synthetic_recording, locator_file, tmp_path):
+    """With a locator for this calibration, infer's one-view centre is the locator's (closer
+    to the all-view centre than the plane's), with the camera's known error in report.json."""
+    result = infer(tmp_path / "out", gslrm="g", mvdiff="m", recording=synthetic_recording,
+                   frame=5, camera=0, locator=locator_file, sampler=FEW_STEPS, filters=FAST,
+                   turntable_frames=2, turntable_size=64, progress=False, models=mouse_models)
+    loc = result.report["localisation"]
+    assert loc["one_view_method"] == "locator" and loc["locator_from"] == str(locator_file)
+    assert loc["uncertainty_mm"]["from"] == "val" and loc["uncertainty_mm"]["mean"] > 0
+    assert loc["one_view_vs_all_views_mm"] < 6.0
+    assert loc["one_view_vs_all_views_mm"] < loc["plane_vs_all_views_mm"]
+    assert "border_warning" not in loc
+    assert "the dataset's locator (known error" in result.format()
+    saved = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert saved["localisation"]["one_view_method"] == "locator"
+    assert saved["training_data"]["locator"]["from"] == str(locator_file)
+
+
+def test_a_mask_on_the_image_border_is_warned_about(mouse_models, mouse_dataset,
+                                                    synthetic_recording, locator_file):
+    records = [json.loads(line) for line in
+               (mouse_dataset / "manifest.jsonl").read_text().splitlines()]
+    frame, camera = next((r["frame"], k) for r in records for k, v in enumerate(r["views"])
+                         if v["mask_shape"]["border"][2] or v["mask_shape"]["border"][3])
+    framing = TrainingFraming.from_dataset(mouse_dataset)
+    from mouselift.data.framing.locator import OneViewLocator
+
+    framing = framing.with_locator(OneViewLocator.load(locator_file), "test")
+    got, _ = read_input(mouse_models.rig, framing, recording=synthetic_recording, frame=frame,
+                        camera=camera)
+    loc = got.report["localisation"]
+    assert loc["one_view_method"] == "locator"
+    assert "touches the image's" in loc["border_warning"] and "edge" in loc["border_warning"]
+
+
+def test_a_locator_of_another_calibration_is_refused(mouse_models, synthetic_recording,
+                                                     locator_file, tmp_path):
+    """Given explicitly (--locator), a locator fitted for other cameras is a one-line error; the
+    same locator carried implicitly only falls back (and says so)."""
+    from dataclasses import replace
+
+    from mouselift.data.framing.locator import OneViewLocator
+
+    theirs = OneViewLocator.load(locator_file)
+    moved = []
+    for camera in theirs.calibration:
+        w2c = np.array(camera.w2c)
+        w2c[0, 3] += 5.0
+        moved.append(replace(camera, w2c=w2c))
+    other = replace(theirs, calibration=moved).save(tmp_path / "other.json")
+    with pytest.raises(ConfigError, match="fitted for another calibration") as info:
+        infer(tmp_path / "out", gslrm="g", mvdiff="m", recording=synthetic_recording, frame=5,
+              camera=0, locator=other, sampler=FEW_STEPS, filters=FAST, progress=False,
+              models=mouse_models)
+    assert "\n" not in str(info.value)
+    framing, _ = training_framing(mouse_models.rig, None)
+    framing = framing.with_locator(OneViewLocator.load(other), "the checkpoints' rig")
+    got, _ = read_input(mouse_models.rig, framing, recording=synthetic_recording, frame=5,
+                        camera=0)
+    loc = got.report["localisation"]
+    assert loc["one_view_method"] == "plane"
+    assert "fitted for another calibration" in loc["locator_unused"]

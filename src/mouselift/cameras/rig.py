@@ -24,7 +24,7 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,9 @@ from .transforms import nearest_rotation, rigid_inverse
 
 RIG_DIR = "rig"
 RIG_FILE = "rig.json"
+#: The one-view locator of the calibration the rig's dataset was prepared from, saved beside
+#: ``rig.json`` (see :mod:`mouselift.data.framing.locator`; opaque to this module).
+LOCATOR_FILE = "locator.json"
 EMBEDS_FILE = "prompt_embeds.safetensors"
 RIG_FORMAT = "mouselift-rig"
 RIG_VERSION = 1
@@ -89,12 +92,15 @@ class RigView:
 
 @dataclass(frozen=True)
 class Rig:
-    """Ordered target views (view 0 = the input view), all of one resolution."""
+    """Ordered target views (view 0 = the input view), all of one resolution. ``locator``: the
+    one-view locator of the rig's dataset (``locator.json``'s content, or ``None``); it travels
+    with the rig (saved beside ``rig.json``) but is not part of its identity."""
 
     name: str
     views: tuple[RigView, ...]
     description: str = ""
     source: dict[str, Any] = field(default_factory=dict)
+    locator: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not self.views:
@@ -151,7 +157,7 @@ class Rig:
                                                                 (width, height)))
             for v in self.views
         )
-        return Rig(self.name, views, self.description, dict(self.source))
+        return Rig(self.name, views, self.description, dict(self.source), self.locator)
 
     # --- identity -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -221,6 +227,10 @@ class Rig:
         if prompt_embeds is not None:
             save_prompt_embeds(folder / EMBEDS_FILE, prompt_embeds, self)
         atomic_write_text(folder / RIG_FILE, json.dumps(self.to_dict(), indent=1) + "\n")
+        if self.locator is not None:
+            atomic_write_text(folder / LOCATOR_FILE, json.dumps(self.locator, indent=1) + "\n")
+        else:
+            (folder / LOCATOR_FILE).unlink(missing_ok=True)
         return folder
 
 
@@ -241,7 +251,8 @@ def save_prompt_embeds(path: Path, prompt_embeds: Any, rig: Rig) -> None:
 
 
 def load_rig(folder_or_file: str | os.PathLike) -> Rig:
-    """Read ``rig.json`` (a path to it, or to the folder holding it)."""
+    """Read ``rig.json`` (a path to it, or to the folder holding it), with the ``locator.json``
+    beside it when there is one."""
     path = Path(folder_or_file)
     if path.is_dir():
         path = path / RIG_FILE
@@ -251,7 +262,15 @@ def load_rig(folder_or_file: str | os.PathLike) -> Rig:
         data = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         raise RigError(f"{path}: not valid JSON") from None
-    return Rig.from_dict(data, str(path))
+    rig = Rig.from_dict(data, str(path))
+    beside = path.parent / LOCATOR_FILE
+    if beside.is_file():
+        try:
+            locator = json.loads(beside.read_text(encoding="utf-8"))
+        except ValueError:
+            raise RigError(f"{beside}: not valid JSON") from None
+        rig = replace(rig, locator=locator)
+    return rig
 
 
 def load_prompt_embeds(folder: str | os.PathLike, rig: Rig) -> Any | None:

@@ -29,6 +29,12 @@ An image from a calibrated camera (the full undistorted frame and the calibratio
 
     mouselift infer cam0_000120.png out/infer --mask cam0_mask.png --calibration new_cam.pkl --camera 0 --mvdiff PIPE --gslrm GSLRM
 
+The one-view centre of a calibrated image comes from the one-view locator `prepare` fitted
+(the checkpoints carry it beside their rig); without one, or for another calibration, the plane
+method is used and report.json says why. A locator of your own:
+
+    mouselift infer cam0_000120.png out/infer --mask cam0_mask.png --calibration new_cam.pkl --camera 0 --locator data/mouse512/locator.json --mvdiff PIPE --gslrm GSLRM
+
 FaceLift's released weights, from local paths (FaceLift's own inference: its rig, DDIM 50):
 
     mouselift infer face.png out/facelift --mvdiff checkpoints/mvdiffusion/pipeckpts --gslrm checkpoints/gslrm/ckpt_0000000000021125.pt --device cuda
@@ -47,7 +53,7 @@ cluster array job takes `--shard i/n`; `accelerate launch` spreads a shard over 
 Writes `input.png` (the crop Stage 1 got), `multiview.png`, `views/` + `opencv_cameras.json`
 (generated views and their cameras), `gaussians.ply`, `turntable.mp4`, `views.png` +
 `metrics.json` (renders vs the views), `report.json` (versions, checkpoints, rig fingerprint,
-seed, sampler, cameras used and why, timings). `--video` writes `frames/frame_XXXXXX/` (a
+seed, sampler, cameras used and why, how the mouse was located and how certain, timings). `--video` writes `frames/frame_XXXXXX/` (a
 `gaussians.ply` and `report.json` each; `mouselift view OUT/frames` plays them),
 `turntable.mp4` and `report.json`. The two checkpoints must carry the same rig. The training
 dataset (crop radius, the mouse's usual height) comes from `--dataset` or the checkpoints' rig.
@@ -65,6 +71,7 @@ def infer(
     calibration: Path | None = typer.Option(None, "--calibration", help="Calibration file of the camera that took INPUT (any format `read_calibration` reads)."),
     views: Path | None = typer.Option(None, "--views", help="Skip Stage 1: reconstruct this prepared sample's real views."),
     dataset: Path | None = typer.Option(None, "--dataset", help="Training dataset (prepare_config.yaml, manifest.jsonl) for the crop and the mouse's height [default: the one the checkpoints' rig names, if present]."),
+    locator: Path | None = typer.Option(None, "--locator", help="One-view locator (locator.json of `prepare` / `mouselift locator`) [default: the dataset's, else the one the checkpoints carry]; one fitted for another calibration is refused."),
     crop: str = typer.Option("auto", "--crop", help="auto: crop as prepare does; none: INPUT is already such a crop."),
     centre: str = typer.Option("one-view", "--centre", help="Recording frames: locate the mouse from the one view (one-view) or from all views (all-views)."),
     video: bool = typer.Option(False, "--video", help="Every --every-th frame of --camera of --recording → one PLY per frame."),
@@ -100,7 +107,7 @@ def infer(
     image, out = (paths[0], paths[1]) if len(paths) == 2 else (None, paths[0])
     require_existing(("INPUT", image), ("--mvdiff", mvdiff), ("--gslrm", gslrm), ("--mask", mask),
                      ("--recording", recording), ("--calibration", calibration),
-                     ("--views", views), ("--dataset", dataset))
+                     ("--views", views), ("--dataset", dataset), ("--locator", locator))
     sampler = SamplingSettings.from_options(solver=solver, steps=steps, guidance=guidance,
                                             eta=eta)
     from ..devices import resolve_device
@@ -120,7 +127,8 @@ def infer(
             raise ConfigError("--video needs --mvdiff CKPT")
         result = infer_video(recording, out, mvdiff=mvdiff, gslrm=gslrm, camera=camera,
                              every=every, frames=frames, batch=batch, shard=shard,
-                             dataset=dataset, centre=centre, triangulate=triangulate,
+                             dataset=dataset, locator=locator, centre=centre,
+                             triangulate=triangulate,
                              device=device, dtype=dtype, seed=seed, sampler=sampler,
                              filters=filters, orbit_frames=turntable_frames,
                              turntable_size=turntable_size, max_frames=max_frames,
@@ -131,7 +139,8 @@ def infer(
 
     result_one = run(out, gslrm=gslrm, mvdiff=mvdiff, image=image, mask=mask,
                      recording=recording, frame=frame, camera=camera, calibration=calibration,
-                     views=views, dataset=dataset, crop=crop, centre=centre, device=device,
+                     views=views, dataset=dataset, locator=locator, crop=crop, centre=centre,
+                     device=device,
                      dtype=dtype, seed=seed, sampler=sampler, filters=filters,
                      turntable_frames=turntable_frames, turntable_size=turntable_size,
                      progress=not quiet, overwrite=overwrite)

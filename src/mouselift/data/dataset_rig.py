@@ -9,11 +9,15 @@ a rig, optionally resized.
 from __future__ import annotations
 
 import os
+import warnings
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ..cameras import read_opencv_cameras
 from ..cameras.camera import Camera
 from ..cameras.rig import (
+    LOCATOR_FILE,
     MOUSE_PROMPT,
     RIG_DIR,
     RIG_FILE,
@@ -60,7 +64,7 @@ def rig_from_dataset(dataset_dir: str | os.PathLike, *, reference_view: int = 0,
     order = [reference_view, *[k for k in range(len(names)) if k != reference_view]]
     cameras = [mean_camera(per_view[k], names[k]) for k in order]
     spread = max(max_angle_deg([c.w2c[:3, :3] for c in per_view[k]]) for k in order)
-    return rig_from_cameras(
+    rig = rig_from_cameras(
         cameras, name=f"mouse:{dataset_dir.name}", names=[names[k] for k in order],
         prompt=prompt,
         description=(f"cameras of {dataset_dir.name} relative to {names[reference_view]}, "
@@ -69,6 +73,22 @@ def rig_from_dataset(dataset_dir: str | os.PathLike, *, reference_view: int = 0,
                 "samples": len(samples), "reference_view": names[reference_view],
                 "max_orientation_spread_deg": round(spread, 3)},
     )
+    return replace(rig, locator=dataset_locator(dataset_dir))
+
+
+def dataset_locator(dataset_dir: Path) -> dict[str, Any] | None:
+    """The content of the dataset's ``locator.json`` (checked), or ``None`` when it has none or
+    an unusable one (a warning says why: inference then uses the plane method)."""
+    from .framing.locator import LocatorError, OneViewLocator
+
+    path = dataset_dir / LOCATOR_FILE
+    if not path.is_file():
+        return None
+    try:
+        return OneViewLocator.load(path).to_dict()
+    except LocatorError as exc:
+        warnings.warn(f"{exc}: the rig carries no locator", stacklevel=2)
+        return None
 
 
 def resolve_rig(spec: str | os.PathLike, *, dataset: str | os.PathLike | None = None,

@@ -25,7 +25,10 @@ views and the cameras Stage 2 used, FaceLift's layout: ``mouselift view OUT`` dr
 at those cameras against the views Stage 2 got: how well Stage 2 agrees with Stage 1), and
 ``report.json`` (versions, checkpoints, rig summary and fingerprint, seed, sampler, device and
 dtypes, the crop, the cameras used and why, the one-view vs all-view mouse centre in mm on
-recording frames, the seconds of each stage and of each output file). The turntable is rendered
+recording frames, how the one-view centre was found — ``localisation.one_view_method``
+``locator`` with its ``uncertainty_mm`` and a ``border_warning`` when the mask touches the
+image border, or ``plane`` with ``locator_unused`` saying why — the seconds of each stage and
+of each output file). The turntable is rendered
 at the model's resolution unless ``turntable_size`` says otherwise (a larger one shows no more
 detail than the model has). The folder appears whole when the run finishes,
 replacing an earlier ``infer``'s result; any other non-empty folder only with ``overwrite``
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +54,7 @@ from ..atomic import atomic_write_json, atomic_write_path, check_result_folder, 
 from ..cameras import read_calibration
 from ..cameras.facelift import write_opencv_cameras
 from ..cameras.rig import Rig
+from ..data.framing.locator import LocatorError, OneViewLocator
 from ..data.framing.training import TrainingFraming
 from ..data.layout import CAMERAS_FILE, is_dataset
 from ..data.png import write_png
@@ -74,7 +79,7 @@ from ..splat.outputs import (
     write_splat_outputs,
 )
 from .lift import LiftModels
-from .lift_input import CROPS, LiftInput, as_is_input, frame_input
+from .lift_input import CROPS, LiftInput, as_is_input, frame_input, one_view_line
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,8 @@ class InferResult:
                  f"{r['turntable']['size']}² {s['outputs'].get(VIDEO_NAME, 0.0):.2f} s)",
                  f"  {r['num_gaussians']} Gaussians kept of {r['num_predicted']}"]
         loc = r.get("localisation") or {}
+        if loc.get("one_view_method"):
+            lines.append("  " + one_view_line(loc))
         if "one_view_vs_all_views_mm" in loc:
             lines.append(f"  mouse centre from one view vs all views: "
                          f"{loc['one_view_vs_all_views_mm']:.1f} mm")
@@ -140,8 +147,26 @@ def read_image(path: str | os.PathLike, mask: str | os.PathLike | None = None
     return rgb, np.ascontiguousarray(rgba[..., 3]) if has_alpha else None
 
 
-def training_framing(rig: Rig, dataset: str | os.PathLike | None) -> tuple[TrainingFraming, str]:
-    """The training data's framing (module docstring) and where it came from."""
+def training_framing(rig: Rig, dataset: str | os.PathLike | None,
+                     locator: str | os.PathLike | None = None) -> tuple[TrainingFraming, str]:
+    """The training data's framing (module docstring) and where it came from. The one-view
+    locator is ``locator`` (a ``locator.json``) when given, else the dataset's, else the one
+    the checkpoints' rig carries."""
+    framing, found = _dataset_framing(rig, dataset)
+    if locator is not None:
+        return framing.with_locator(OneViewLocator.load(locator), str(locator)), found
+    if framing.locator is None and rig.locator is not None:
+        try:
+            carried = OneViewLocator.from_dict(rig.locator, "the checkpoints' locator")
+        except LocatorError as exc:
+            warnings.warn(f"{exc}: the plane method locates the mouse", stacklevel=2)
+        else:
+            framing = framing.with_locator(carried, "the checkpoints' rig")
+    return framing, found
+
+
+def _dataset_framing(rig: Rig, dataset: str | os.PathLike | None
+                     ) -> tuple[TrainingFraming, str]:
     if dataset is not None:
         return TrainingFraming.from_dataset(dataset), "--dataset"
     recorded = (rig.source or {}).get("dataset")
@@ -156,8 +181,10 @@ def read_input(rig: Rig, framing: TrainingFraming, *, image: str | os.PathLike |
                mask: str | os.PathLike | None = None,
                recording: str | os.PathLike | None = None, frame: int | None = None,
                camera: int | None = None, calibration: str | os.PathLike | None = None,
-               crop: str = "auto", centre: str = "one-view") -> tuple[LiftInput, dict[str, Any]]:
-    """The crop and cameras of an image or a recording frame, and the ``input`` report."""
+               crop: str = "auto", centre: str = "one-view", require_locator: bool = False
+               ) -> tuple[LiftInput, dict[str, Any]]:
+    """The crop and cameras of an image or a recording frame, and the ``input`` report
+    (``require_locator``: see :func:`~mouselift.flows.lift_input.frame_input`)."""
     if crop not in CROPS:
         raise ConfigError(f"crop {crop!r}: use one of {', '.join(CROPS)}")
     if recording is not None:
@@ -173,7 +200,7 @@ def read_input(rig: Rig, framing: TrainingFraming, *, image: str | os.PathLike |
                 "camera": camera}
         return frame_input(got.image, got.mask, rig=rig, framing=framing,
                            calibration=rec.cameras, camera=camera, all_masks=got.masks,
-                           centre=centre), info
+                           centre=centre, require_locator=require_locator), info
     assert image is not None
     rgb, alpha = read_image(image, mask)
     info: dict[str, Any] = {"kind": "image", "image": str(image),
@@ -192,7 +219,7 @@ def read_input(rig: Rig, framing: TrainingFraming, *, image: str | os.PathLike |
         cameras = read_calibration(calibration, (rgb.shape[1], rgb.shape[0]))
         info.update(calibration=str(calibration), camera=camera)
     return frame_input(rgb, alpha, rig=rig, framing=framing, calibration=cameras,
-                       camera=camera, centre=centre), info
+                       camera=camera, centre=centre, require_locator=require_locator), info
 
 
 # --- the flow ---------------------------------------------------------------------------------
@@ -201,15 +228,17 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
           mask: str | os.PathLike | None = None, recording: str | os.PathLike | None = None,
           frame: int | None = None, camera: int | None = None,
           calibration: str | os.PathLike | None = None, views: str | os.PathLike | None = None,
-          dataset: str | os.PathLike | None = None, crop: str = "auto",
-          centre: str = "one-view", device: str = "cpu", dtype: str | None = None,
-          seed: int = 0, sampler: SamplingSettings | None = None,
+          dataset: str | os.PathLike | None = None, locator: str | os.PathLike | None = None,
+          crop: str = "auto", centre: str = "one-view", device: str = "cpu",
+          dtype: str | None = None, seed: int = 0, sampler: SamplingSettings | None = None,
           filters: SplatFilters | None = None,
           turntable_frames: int = 48, turntable_size: int | None = None, progress: bool = True,
           models: LiftModels | None = None, overwrite: bool = False) -> InferResult:
     """Lift one input to Gaussians and write ``out_dir`` (module docstring). ``models``: both
     stages already loaded (then ``mvdiff``, ``gslrm``, ``device`` and ``dtype`` only go into the
-    report). Raises one-line :class:`~mouselift.errors.MouseliftError` subclasses for bad input."""
+    report). ``locator``: a ``locator.json`` to use instead of the dataset's or the checkpoints'
+    (refused in one line when fitted for another calibration). Raises one-line
+    :class:`~mouselift.errors.MouseliftError` subclasses for bad input."""
     given = [name for name, v in (("an image", image), ("--recording", recording),
                                   ("--views", views)) if v is not None]
     if len(given) != 1:
@@ -219,7 +248,7 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
     settings = sampler.resolved()
     filters = filters if filters is not None else SplatFilters()
     out = Path(out_dir)
-    inputs = (image, mask, recording, calibration, views, dataset, mvdiff, gslrm)
+    inputs = (image, mask, recording, calibration, views, dataset, locator, mvdiff, gslrm)
     check_result_folder(out, "infer", overwrite=overwrite, inputs=inputs)
     seconds: dict[str, float | None] = {}
     started = time.perf_counter()
@@ -254,10 +283,11 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
         seconds["stage1"] = None
     else:
         assert isinstance(loaded, LiftModels)
-        framing, found = training_framing(rig, dataset)
+        framing, found = training_framing(rig, dataset, locator)
         lift_input, info = read_input(rig, framing, image=image, mask=mask, recording=recording,
                                       frame=frame, camera=camera, calibration=calibration,
-                                      crop=crop, centre=centre)
+                                      crop=crop, centre=centre,
+                                      require_locator=locator is not None)
         report.update(input=info, training_data={**framing.describe(), "from": found},
                       **lift_input.report,
                       stage1_cameras=loaded.stage1_cameras(lift_input.cameras is not None))

@@ -194,7 +194,8 @@ def infer_video(recording: str | os.PathLike, out_dir: str | os.PathLike, *,
                 mvdiff: str | os.PathLike, gslrm: str | os.PathLike, camera: int,
                 every: int = 1, frames: str | None = None, batch: int = 8,
                 shard: tuple[int, int] | str = (0, 1), process: tuple[int, int] | None = None,
-                dataset: str | os.PathLike | None = None, centre: str = "one-view",
+                dataset: str | os.PathLike | None = None,
+                locator: str | os.PathLike | None = None, centre: str = "one-view",
                 triangulate: bool = False, device: str = "cpu", dtype: str | None = None,
                 seed: int = 0, sampler: SamplingSettings | None = None,
                 filters: SplatFilters | None = None, orbit_frames: int = 120,
@@ -220,7 +221,7 @@ def infer_video(recording: str | os.PathLike, out_dir: str | os.PathLike, *,
     sampler = sampler or SamplingSettings()
     settings = sampler.resolved()
     out = Path(out_dir)
-    inputs = (recording, dataset, mvdiff, gslrm)
+    inputs = (recording, dataset, locator, mvdiff, gslrm)
     check_result_folder(out, VIDEO_COMMAND, overwrite=overwrite, inputs=inputs)
     rec = Recording.open(recording)
     if not 0 <= camera < rec.num_cameras:
@@ -240,11 +241,12 @@ def infer_video(recording: str | os.PathLike, out_dir: str | os.PathLike, *,
             if state is not None and device.startswith("cuda") and ":" not in device:
                 device = f"cuda:{state.local_process_index}"
             models = LiftModels.load(mvdiff, gslrm, device=device, dtype=dtype)
-        framing, found = training_framing(models.rig, dataset)
+        framing, found = training_framing(models.rig, dataset, locator)
         _run(models, rec, camera, pending, out, framing, batch=batch, seed=seed,
              settings=settings, filters=filters or SplatFilters(), centre=centre,
              all_masks=triangulate or centre == "all-views", result=result, progress=progress,
-             common={"training_data": {**framing.describe(), "from": found}})
+             common={"training_data": {**framing.describe(), "from": found}},
+             require_locator=locator is not None)
     if state is not None:
         state.wait_for_everyone()
     result.seconds = time.perf_counter() - started
@@ -259,7 +261,7 @@ def infer_video(recording: str | os.PathLike, out_dir: str | os.PathLike, *,
 def _run(models: LiftModels, rec: Recording, camera: int, pending: list[int], out: Path,
          framing: TrainingFraming, *, batch: int, seed: int, settings: dict[str, Any],
          filters: SplatFilters, centre: str, all_masks: bool, result: VideoResult,
-         progress: bool, common: dict[str, Any]) -> None:
+         progress: bool, common: dict[str, Any], require_locator: bool = False) -> None:
     """Decode, frame, lift and write the ``pending`` frames in batches."""
     label = f"infer {result.shard[0]}/{result.shard[1]}" if result.shard[1] > 1 else "infer"
     if result.process[1] > 1:
@@ -276,7 +278,7 @@ def _run(models: LiftModels, rec: Recording, camera: int, pending: list[int], ou
                     inputs.append((item, frame_input(
                         item.image, item.mask, rig=models.rig, framing=framing,
                         calibration=rec.cameras, camera=camera, all_masks=item.masks,
-                        centre=centre)))
+                        centre=centre, require_locator=require_locator)))
                 except MouseliftError as exc:
                     _write_frame(out, item.index, None, {"frame": item.index,
                                                          "skipped": str(exc)})

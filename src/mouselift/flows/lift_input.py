@@ -5,8 +5,11 @@ functions ``mouselift prepare`` uses (:mod:`mouselift.data.framing.crops`,
 :mod:`mouselift.data.framing.locate`):
 
 * **a calibrated camera** (a recording frame, or an image with a calibration file): the mouse is
-  located in 3D from that one view — the ray through its mask centroid meets the plane at the
-  body centre's usual height (:class:`~mouselift.data.framing.training.TrainingFraming`) — or,
+  located in 3D from that one view — by the training dataset's one-view locator
+  (:mod:`mouselift.data.framing.locator`, learned per camera from the dataset's all-view
+  centres) when it has one for this camera of this calibration, else by the plane method (the
+  ray through the mask centroid meets the plane at the body centre's usual height,
+  :class:`~mouselift.data.framing.training.TrainingFraming`) — or,
   with ``centre="all-views"`` on a recording frame, from every view's mask as ``prepare`` does.
   The crop is ``prepare``'s: centred on the centre's projection, sized so a sphere of
   ``radius_mm`` just fits. When the rig's views are cameras of that calibration (a mouse rig:
@@ -33,6 +36,7 @@ units (mean camera distance ``target_distance``) for the cameras returned.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -55,10 +59,13 @@ from ..data.framing.crops import (
 from ..data.framing.locate import (
     FrameLocation,
     LocateError,
+    OneViewLocation,
     frame_cameras,
     locate_frame,
     locate_from_one_view,
 )
+from ..data.framing.locator import LocatorError
+from ..data.framing.mask_shape import mask_shape
 from ..data.framing.training import TrainingFraming
 from ..data.framing.triangulate import mask_stats
 from ..errors import ConfigError
@@ -75,6 +82,8 @@ MIN_IMAGE_SIDE = 32
 MIN_MASK_PIXELS = 64
 CENTRES = ("one-view", "all-views")
 FRAME, RIG_AVERAGE = "frame", "rig average"
+#: How the one-view centre was found: the dataset's learned locator, or the plane method.
+LOCATOR, PLANE = "locator", "plane"
 
 
 @dataclass(frozen=True)
@@ -161,13 +170,14 @@ def as_is_input(image: np.ndarray, mask: np.ndarray | None, rig: Rig) -> LiftInp
 
 def frame_input(image: np.ndarray, mask: np.ndarray, *, rig: Rig, framing: TrainingFraming,
                 calibration: Sequence[Camera] | None = None, camera: int | None = None,
-                all_masks: Sequence[np.ndarray] | None = None, centre: str = "one-view"
-                ) -> LiftInput:
+                all_masks: Sequence[np.ndarray] | None = None, centre: str = "one-view",
+                require_locator: bool = False) -> LiftInput:
     """The crop and cameras of ``image`` (uint8 ``(H, W, 3)``) with ``mask`` (uint8 ``(H, W)``,
     white = mouse) — module docstring. ``calibration`` and ``camera``: the image is camera
     ``calibration[camera]``'s (undistorted, full frame); ``all_masks``: every calibration
     camera's mask of the same frame (a recording), to locate from all views (``centre``
-    ``"all-views"``) or to compare with the one-view centre."""
+    ``"all-views"``) or to compare with the one-view centre. ``require_locator``: a locator
+    that cannot serve this camera (another calibration) is an error, not a fallback."""
     if centre not in CENTRES:
         raise ConfigError(f"centre {centre!r}: use one of {', '.join(CENTRES)}")
     check_input_size(image, mask, framing.config.mask_threshold)
@@ -197,25 +207,20 @@ def frame_input(image: np.ndarray, mask: np.ndarray, *, rig: Rig, framing: Train
                               "--centre one-view")
         point = location.centre
     else:
-        if framing.centre_height_mm is None:
-            return _uncalibrated(image, mask, rig, framing,
-                                 "the body centre's usual height is unknown (no training "
-                                 "dataset: give --dataset)", localisation)
         try:
-            one = locate_from_one_view(cam, mask, framing.centre_height_mm,
-                                       threshold=config.mask_threshold,
-                                       min_mask_fraction=config.min_mask_fraction)
+            point = _one_view_centre(cam, camera, mask, framing, localisation,
+                                     require_locator=require_locator)
         except LocateError as exc:
             return _uncalibrated(image, mask, rig, framing, str(exc), localisation)
-        point = one.centre
-        localisation.update(one_view_mm=_round(one.centre), height_mm=round(one.height_mm, 3),
-                            mask_centroid_px=_round(one.pixel), ray_length_mm=round(
-                                one.distance_mm, 2))
         if location is not None and location.centre is not None:
             localisation["one_view_vs_all_views_mm"] = round(
-                float(np.linalg.norm(one.centre - location.centre)), 3)
+                float(np.linalg.norm(point - location.centre)), 3)
             localisation["one_view_vs_triangulated_mm"] = round(
-                float(np.linalg.norm(one.centre - location.tri.point)), 3)
+                float(np.linalg.norm(point - location.tri.point)), 3)
+            plane = localisation.get("plane_mm")
+            if plane is not None and localisation["one_view_method"] == LOCATOR:
+                localisation["plane_vs_all_views_mm"] = round(
+                    float(np.linalg.norm(np.asarray(plane) - location.centre)), 3)
     size = _square_size(rig)
     try:
         geometry = crop_geometry(cam, point, config.radius_mm, size)
@@ -229,6 +234,80 @@ def frame_input(image: np.ndarray, mask: np.ndarray, *, rig: Rig, framing: Train
     if reason:
         report["cameras_reason"] = reason
     return LiftInput(rgba, cameras, report)
+
+
+def _one_view_centre(cam: Camera, camera: int, mask: np.ndarray, framing: TrainingFraming,
+                     localisation: dict[str, Any], *, require_locator: bool) -> np.ndarray:
+    """The mouse centre (world mm) from the one view ``cam`` (calibration index ``camera``): the
+    framing's locator when it has one for this camera, else the plane method; what was done goes
+    into ``localisation``. Raises :class:`LocateError` when neither can place the mouse, and
+    :class:`~mouselift.errors.ConfigError` when ``require_locator`` and the locator is refused."""
+    locator, refused = framing.locator, None
+    if locator is not None:
+        shape = mask_shape(mask, locator.threshold)
+        try:
+            if shape is None:
+                raise LocatorError("the mask is empty")
+            estimate = locator.locate(camera, cam, shape)
+        except LocatorError as exc:
+            if require_locator:
+                raise ConfigError(str(exc)) from None
+            refused = str(exc)
+        else:
+            localisation.update(one_view_method=LOCATOR, one_view_mm=_round(estimate.centre),
+                                centre_px=_round(estimate.pixel),
+                                mask_centroid_px=_round(shape.centroid),
+                                uncertainty_mm=estimate.uncertainty,
+                                locator_from=framing.locator_from)
+            if estimate.touches_border:
+                localisation["border_warning"] = _border_warning(
+                    estimate.border_sides, locator.cameras[camera].error_mm.get("val_border"))
+            if framing.centre_height_mm is not None:  # for comparison
+                with contextlib.suppress(LocateError):
+                    localisation["plane_mm"] = _round(_plane(cam, mask, framing).centre)
+            return estimate.centre
+    reason = refused or ("no locator (prepare fits one: `mouselift locator DATASET`)"
+                         if locator is None else None)
+    if framing.centre_height_mm is None:
+        raise LocateError("the body centre's usual height is unknown (no training dataset: "
+                          "give --dataset)" + (f"; the locator was refused: {refused}"
+                                               if refused else ""))
+    one = _plane(cam, mask, framing)
+    localisation.update(one_view_method=PLANE, one_view_mm=_round(one.centre),
+                        height_mm=round(one.height_mm, 3), mask_centroid_px=_round(one.pixel),
+                        ray_length_mm=round(one.distance_mm, 2), locator_unused=reason)
+    return one.centre
+
+
+def _plane(cam: Camera, mask: np.ndarray, framing: TrainingFraming) -> OneViewLocation:
+    """The plane method's centre (:func:`locate_from_one_view`; raises :class:`LocateError`)."""
+    assert framing.centre_height_mm is not None
+    return locate_from_one_view(cam, mask, framing.centre_height_mm,
+                                threshold=framing.config.mask_threshold,
+                                min_mask_fraction=framing.config.min_mask_fraction)
+
+
+def _border_warning(sides: list[str], border_error: dict[str, Any] | None) -> str:
+    known = (f"; this camera's locator errs by {border_error['mean']:.1f} mm on average "
+             f"(p95 {border_error['p95']:.1f} mm) on such val frames" if border_error
+             else "")
+    return (f"the mask touches the image's {', '.join(sides)} edge: the mouse may be cut and "
+            f"the one-view centre less certain{known}")
+
+
+def one_view_line(localisation: dict[str, Any]) -> str:
+    """One line for the terminal: how the one-view centre was found (``localisation`` of a
+    report)."""
+    if localisation.get("one_view_method") == LOCATOR:
+        known = localisation.get("uncertainty_mm")
+        line = "mouse centre from one view: the dataset's locator" + (
+            f" (known error {known['mean']:.1f} mm mean, {known['p95']:.1f} mm p95, "
+            f"{known['from']})" if known else "")
+        if localisation.get("border_warning"):
+            line += f"; warning: {localisation['border_warning']}"
+        return line
+    return (f"mouse centre from one view: the plane method "
+            f"({localisation.get('locator_unused') or 'no locator'})")
 
 
 def _all_views_report(location: FrameLocation) -> dict[str, Any]:
@@ -283,6 +362,6 @@ def _uncalibrated(image: np.ndarray, mask: np.ndarray, rig: Rig, framing: Traini
     return LiftInput(rgba, None, report)
 
 
-__all__ = ["CENTRES", "CROPS", "DEFAULT_COVERAGE", "FRAME", "MIN_IMAGE_SIDE", "MIN_MASK_PIXELS",
-           "RIG_AVERAGE", "LiftInput", "as_is_input", "check_input_size", "frame_input",
-           "rig_camera_indices"]
+__all__ = ["CENTRES", "CROPS", "DEFAULT_COVERAGE", "FRAME", "LOCATOR", "MIN_IMAGE_SIDE",
+           "MIN_MASK_PIXELS", "PLANE", "RIG_AVERAGE", "LiftInput", "as_is_input",
+           "check_input_size", "frame_input", "one_view_line", "rig_camera_indices"]

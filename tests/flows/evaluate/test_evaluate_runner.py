@@ -237,3 +237,55 @@ def test_a_pipeline_of_another_rig_is_refused(tiny_pipeline_dir, gslrm_checkpoin
     with pytest.raises(RigMismatchError):
         evaluate_dataset(mouse_dataset, tmp_path, gslrm=gslrm_checkpoint,
                          mvdiff=tiny_pipeline_dir, samples=1, progress=False)
+
+
+def test_one_view_localisation_per_sample_and_camera(stage2_eval, mouse_dataset):
+    """eval.json's localisation: each sample and camera's plane-method centre against the
+    sample's all-view centre, recomputed by hand; the suite dataset's locator has no camera
+    model (too few frames), so the locator's column is empty."""
+    from mouselift.data.framing.locate import ray_plane_point
+    from mouselift.data.framing.locator import OneViewLocator
+
+    report = json.loads((stage2_eval.out_dir / "eval.json").read_text())
+    loc = report["localisation"]
+    assert loc["available"] and set(loc["per_camera"]) == {str(k) for k in range(6)}
+    locator = OneViewLocator.load(mouse_dataset / "locator.json")
+    entry = report["samples"][0]
+    record = json.loads((mouse_dataset / entry["sample"] / "sample.json").read_text())
+    assert len(entry["localisation"]) == 6
+    for score, view, camera in zip(entry["localisation"], record["views"],
+                                   locator.calibration, strict=True):
+        point, _ = ray_plane_point(camera, np.array(view["mask_shape"]["centroid"]),
+                                   locator.centre_height_mm)
+        assert score["plane_mm"] == pytest.approx(
+            np.linalg.norm(point - record["centre_mm"]), abs=2e-3)
+        assert score["locator_mm"] is None
+        assert score["touches_border"] == any(view["mask_shape"]["border"])
+    assert "one-view mouse centre vs the all-view centre" in stage2_eval.format()
+
+
+def test_localisation_with_a_fitted_locator(mouse_dataset, known_mouse, tmp_path):
+    """With a locator for the dataset's calibration, the per-camera means are the means of the
+    samples' scores; a dataset without locator.json says how to get one."""
+    import shutil
+
+    from mouselift.data.framing.locator import fit_locator
+    from mouselift.flows.evaluate.localisation import score_localisation
+
+    copy = tmp_path / "ds"
+    shutil.copytree(mouse_dataset, copy)
+    fit_locator(known_mouse.cameras, known_mouse.train, threshold=127).save(
+        copy / "locator.json")
+    names = read_split(copy, "val")
+    info, per_sample = score_localisation(copy, names)
+    assert info["available"] and set(per_sample) == set(names)
+    for camera in range(6):
+        whole = [s["locator_mm"] for n in names for s in per_sample[n]
+                 if s["camera"] == camera and s["reference"] and not s["touches_border"]]
+        summary = info["per_camera"][str(camera)]["whole"]
+        assert summary["n"] == len(whole)
+        if whole:
+            assert summary["locator"]["mean"] == pytest.approx(np.mean(whole), abs=2e-3)
+    (copy / "locator.json").unlink()
+    info, per_sample = score_localisation(copy, names)
+    assert not info["available"] and "mouselift locator" in info["reason"] and not per_sample

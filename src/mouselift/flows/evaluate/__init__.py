@@ -22,6 +22,10 @@ mapped to world mm with the inverse of the sample's stored similarity and compar
 ground-truth surface points of the sample's source frame
 (:func:`mouselift.data.synth.ground_truth.find_ground_truth`).
 
+Always (no model needed), the one-view localisation (:mod:`.localisation`): for each sample and
+camera, the one-view centre (plane method and the dataset's locator) against the all-view
+centre, in ``eval.json`` and the table.
+
 Outputs in ``OUT`` (each written atomically): ``eval.json`` (:func:`~.runner.evaluate_dataset`,
 :mod:`.report`) and ``eval.png`` (:mod:`.figure`).
 """

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ...data.framing.locator import format_scores
 from ...gslrm.inference import checkpoint_lines
 from ...metrics.compute import IMAGE_METRICS
 from ...metrics.geometry import THRESHOLDS_MM, threshold_key
@@ -65,6 +66,14 @@ class EvalResult:
             if failed:
                 lines.append(f"  {name}: failed on {len(failed)} sample(s), e.g. {failed[0]} "
                              f"(see {EVAL_JSON})")
+        loc = r.get("localisation") or {}
+        if loc.get("available"):
+            lines.append("  one-view mouse centre vs the all-view centre, mm (whole mouse in "
+                         "view | mask on the image border):")
+            per_camera = {int(k): v for k, v in loc["per_camera"].items()}
+            lines.extend("    " + row for row in format_scores(per_camera))
+        elif loc:
+            lines.append(f"  one-view localisation not scored: {loc['reason']}")
         gt = r["ground_truth"]
         if gt["available"]:
             lines.append(f"  3D ground truth: {gt['recording']} (from {gt['source']})")

@@ -28,6 +28,7 @@ from ...metrics.geometry import MIN_OPACITY
 from ...plots import save_png
 from .evaluation import EvalSample, EvalSetup, EvaluationFailed
 from .figure import GRID_SAMPLES, Extremes, eval_figure, sheet
+from .localisation import score_localisation
 from .registry import EVALUATIONS
 from .report import EVAL_JSON, EVAL_PNG, FORMAT, VERSION, EvalResult, geometry_info, summarize
 
@@ -109,7 +110,9 @@ def evaluate_dataset(
     ``recording`` and ``source``, or ``reason``), ``geometry`` (definition, thresholds,
     ``min_opacity``), ``lpips_unavailable`` (when so), ``means``
     (:func:`~.report.summarize`) and ``samples``: per sample ``sample``, ``frame``,
-    ``gt_centre_offset_mm`` and ``evaluations`` → per name ``seconds``, ``views`` → per group
+    ``gt_centre_offset_mm``, ``localisation`` (each camera's one-view centres vs the
+    all-view centre, :mod:`.localisation`; the per-camera means in the top-level
+    ``localisation``) and ``evaluations`` → per name ``seconds``, ``views`` → per group
     :func:`~mouselift.metrics.views.score_views`' scores (means and ``per_view``),
     ``geometry`` (:func:`~mouselift.metrics.geometry.surface_metrics`, or null),
     ``num_gaussians`` (not for ``stage1``); ``failed`` → per name the reason, for an
@@ -145,6 +148,7 @@ def evaluate_dataset(
                       device=torch_device, seed=seed, sampler=sampler, filters=filters,
                       min_opacity=min_opacity)
 
+    localisation, located = score_localisation(dataset_dir, chosen)
     active = [e for e in EVALUATIONS if e.can_run(setup)]
     grid = min(active, key=lambda e: e.figure_rank, default=None)
     extremes = Extremes(GRID_SAMPLES)
@@ -153,7 +157,7 @@ def evaluate_dataset(
         sample = EvalSample.load(dataset_dir / name, name, setup, truth)
         entry: dict[str, Any] = {"sample": name, "frame": sample.frame,
                                  "gt_centre_offset_mm": sample.centre_offset_mm,
-                                 "evaluations": {}}
+                                 "localisation": located.get(name), "evaluations": {}}
         for evaluation in active:
             try:
                 outcome = evaluation.run(sample)
@@ -180,6 +184,7 @@ def evaluate_dataset(
                         for e in EVALUATIONS},
         "ground_truth": truth.info,
         "geometry": geometry_info(min_opacity),
+        "localisation": localisation,
     }
     if isinstance(lpips, LPIPSUnavailable):
         report["lpips_unavailable"] = lpips.reason
