@@ -32,6 +32,7 @@ import numpy as np
 
 from ..atomic import atomic_write_text
 from ..errors import MouseliftError
+from ..jsonfile import read_json
 from .camera import Camera
 from .orbits import orbit_camera
 from .transforms import nearest_rotation, rigid_inverse
@@ -256,20 +257,10 @@ def load_rig(folder_or_file: str | os.PathLike) -> Rig:
     path = Path(folder_or_file)
     if path.is_dir():
         path = path / RIG_FILE
-    if not path.is_file():
-        raise RigError(f"{path}: rig file not found")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        raise RigError(f"{path}: not valid JSON") from None
-    rig = Rig.from_dict(data, str(path))
+    rig = Rig.from_dict(read_json(path, RigError, "rig file"), str(path))
     beside = path.parent / LOCATOR_FILE
     if beside.is_file():
-        try:
-            locator = json.loads(beside.read_text(encoding="utf-8"))
-        except ValueError:
-            raise RigError(f"{beside}: not valid JSON") from None
-        rig = replace(rig, locator=locator)
+        rig = replace(rig, locator=read_json(beside, RigError))
     return rig
 
 

@@ -49,6 +49,7 @@ from ...atomic import atomic_write_text
 from ...cameras import Camera
 from ...cameras.rig import LOCATOR_FILE
 from ...errors import MouseliftError
+from ...jsonfile import read_json
 from .locate import ray_plane_point
 from .mask_shape import MaskShape
 
@@ -411,13 +412,7 @@ class OneViewLocator:
         path = Path(path)
         if path.is_dir():
             path = path / LOCATOR_FILE
-        if not path.is_file():
-            raise LocatorError(f"{path}: locator file not found")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            raise LocatorError(f"{path}: not valid JSON") from None
-        return cls.from_dict(data, str(path))
+        return cls.from_dict(read_json(path, LocatorError, "locator file"), str(path))
 
     def summary(self) -> str:
         fitted = ", ".join(str(k) for k in sorted(self.cameras)) or "none"
