@@ -431,6 +431,10 @@ def _camera(data: dict[str, Any]) -> Camera:
 
 def locator_line(locator: OneViewLocator) -> str:
     """One line: which cameras have a locator and their known error (mean / p95, mm)."""
+    if not locator.cameras:
+        why = next(iter(locator.unavailable.values()), "not fitted")
+        return (f"{LOCATOR_FILE}: no camera has a model ({why}); the plane method serves "
+                "one-view inference")
     parts = []
     for index in range(len(locator.calibration)):
         if index in locator.cameras:
