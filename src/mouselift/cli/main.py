@@ -72,7 +72,8 @@ app.command("eval", no_args_is_help=True, epilog=eval_cli.EPILOG, cls=command())
 
 train_app = typer.Typer(
     name="train",
-    help="Train a stage: `mvdiff` (multi-view diffusion) or `gslrm` (GS-LRM). Runs under "
+    help="Train a stage: `mvdiff` (multi-view diffusion), `gslrm` (GS-LRM) or `vae` (a Stage-1 "
+    "preset's own autoencoder). Runs under "
     "`accelerate launch` too.",
     no_args_is_help=True,
     rich_markup_mode=None,  # plain help: examples survive a pipe and a paste (cli/help.py)
@@ -82,6 +83,8 @@ train_app.command("mvdiff", epilog=train.MVDIFF_EPILOG, cls=command(
     ConfigHelp("mouselift.mvdiff.train_config.TrainMVDiffConfig", "train_mvdiff")))(train.mvdiff)
 train_app.command("gslrm", epilog=train.GSLRM_EPILOG, cls=command(
     ConfigHelp("mouselift.gslrm.train_config.TrainGSLRMConfig", "train_gslrm")))(train.gslrm)
+train_app.command("vae", epilog=train.VAE_EPILOG, cls=command(
+    ConfigHelp("mouselift.mvdiff.train_config.TrainVAEConfig", "train_vae")))(train.vae)
 app.add_typer(train_app)
 
 

@@ -153,20 +153,27 @@ def write_byte_tokenizer(folder: str | os.PathLike) -> CLIPTokenizer:
 
 
 # --- random components ------------------------------------------------------------------------
-def build_random_components(arch: PipelineArchitecture, tokenizer: CLIPTokenizer,
-                            seed: int = 0) -> dict[str, Any]:
-    """Randomly initialised components (everything but the UNet and the tokenizer) of ``arch``.
-    The CLIP image normaliser is the identity (mean 0, std 1)."""
-    torch.manual_seed(seed)
+def build_vae(arch: PipelineArchitecture) -> AutoencoderKL:
+    """A randomly initialised (torch's global generator) ``AutoencoderKL`` of ``arch.vae`` for
+    ``arch.image_size`` views: RGB in [-1, 1], 4 latent channels, one halving per block but the
+    last."""
     vae_arch = arch.vae
     n = len(vae_arch.block_out_channels)
-    vae = AutoencoderKL(
+    return AutoencoderKL(
         in_channels=3, out_channels=3, latent_channels=vae_arch.latent_channels,
         down_block_types=["DownEncoderBlock2D"] * n, up_block_types=["UpDecoderBlock2D"] * n,
         block_out_channels=vae_arch.block_out_channels, layers_per_block=vae_arch.layers_per_block,
         norm_num_groups=vae_arch.norm_num_groups, sample_size=arch.image_size,
         scaling_factor=vae_arch.scaling_factor,
     )
+
+
+def build_random_components(arch: PipelineArchitecture, tokenizer: CLIPTokenizer,
+                            seed: int = 0) -> dict[str, Any]:
+    """Randomly initialised components (everything but the UNet and the tokenizer) of ``arch``.
+    The CLIP image normaliser is the identity (mean 0, std 1)."""
+    torch.manual_seed(seed)
+    vae = build_vae(arch)
     img = arch.image_encoder
     image_encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
         hidden_size=img.hidden_size, num_hidden_layers=img.num_hidden_layers,

@@ -46,13 +46,16 @@ class TrainMVDiffConfig(TrainLoopConfig):
     #: Keys that may change between a run and its resumption.
     RUNTIME_KEYS: ClassVar[frozenset[str]] = TrainLoopConfig.RUNTIME_KEYS | {
         "validation_samples", "validation_steps", "validation_solver", "validation_guidance",
-        "validation_eta", "dataset", "pipeline"}
+        "validation_eta", "dataset", "pipeline", "vae"}
 
     # what to train, on what
     pipeline: str | None = Field(None, description="pretrained pipeline folder (FaceLift's "
                                  "pipeckpts or one of ours)")
     init: str | None = Field(None, description="mouselift/configs/mvdiff preset for a random "
                              "pipeline (instead of `pipeline`)")
+    vae: str | None = Field(None, description="a trained autoencoder for the random pipeline "
+                            "of `init` (`mouselift train vae`'s run, checkpoint or vae/ folder) "
+                            "instead of its random one")
     dataset: str | None = Field(None, description="prepared dataset folder")
     train_split: str = "train"
     val_split: str = "val"
@@ -100,6 +103,9 @@ class TrainMVDiffConfig(TrainLoopConfig):
             raise ValueError("give pipeline (pretrained weights, e.g. FaceLift's pipeckpts) or "
                              "init (a random pipeline of a mouselift/configs/mvdiff preset, "
                              "e.g. tiny; or --config tiny)")
+        if self.vae is not None and self.init is None:
+            raise ValueError("vae replaces the autoencoder of a random pipeline (init); a "
+                             "pretrained pipeline keeps its own")
         if self.condition_drop_rule == "facelift" and self.condition_drop > 1 / 3:
             raise ValueError("condition_drop must be ≤ 1/3 with condition_drop_rule facelift "
                              "(it drops on [0, 3r))")
@@ -120,6 +126,48 @@ class TrainMVDiffConfig(TrainLoopConfig):
 
 #: Keys that may change between a run and its resumption.
 RUNTIME_KEYS = TrainMVDiffConfig.RUNTIME_KEYS
+
+
+class VAELossConfig(StrictModel):
+    """Weights of the autoencoder's loss terms on images in [-1, 1]."""
+
+    l1: float = Field(1.0, ge=0, description="mean absolute error of the reconstruction")
+    mse: float = Field(1.0, ge=0, description="mean squared error of the reconstruction")
+    kl: float = Field(1e-6, ge=0, description="KL divergence of the latent posterior from "
+                      "N(0, 1), summed over a latent and averaged over images")
+
+
+class TrainVAEConfig(TrainLoopConfig):
+    """Training a Stage-1 pipeline's own autoencoder (``AutoencoderKL``, the ``vae`` of an
+    ``mouselift/configs/mvdiff`` preset) from random weights on a prepared dataset's views, each
+    on a background of ``augment.backgrounds``. Its checkpoints hold ``vae/`` (diffusers layout)
+    with ``scaling_factor`` measured on the training views: 1 / the standard deviation of their
+    latents, so the diffusion model sees latents of unit variance.
+    ``mouselift train mvdiff --set vae=RUN`` builds its pipeline with it."""
+
+    RUNTIME_KEYS: ClassVar[frozenset[str]] = TrainLoopConfig.RUNTIME_KEYS | {
+        "validation_samples", "dataset"}
+
+    init: str = Field("tiny", description="mouselift/configs/mvdiff preset whose vae (and "
+                      "image_size) is trained")
+    dataset: str | None = Field(None, description="prepared dataset folder")
+    train_split: str = "train"
+    val_split: str = "val"
+    rig: str = Field("dataset", description="the views to train on: 'dataset' (its cameras), "
+                     "'facelift', or a rig folder/file (views named like the dataset's images)")
+    image_size: int | None = Field(None, ge=8, description="square image side in pixels "
+                                   "(default: the preset's image_size)")
+    losses: VAELossConfig = VAELossConfig()
+    augment: AugmentConfig = AugmentConfig()
+    scaling_samples: int = Field(16, ge=1, description="training samples (all their views) "
+                                 "whose latents set scaling_factor at each checkpoint")
+    validation_samples: int = Field(2, ge=0)
+
+
+def load_train_vae_config(preset_or_path: str | os.PathLike | None = "small",
+                          overrides: dict | None = None) -> TrainVAEConfig:
+    """Load a ``mouselift/configs/train_vae/`` preset (``tiny``, ``small``) or YAML file."""
+    return load_config(TrainVAEConfig, "train_vae", preset_or_path, overrides)
 
 
 def load_train_mvdiff_config(preset_or_path: str | os.PathLike | None = "mouse",

@@ -39,6 +39,7 @@ from .losses import diffusion_loss, evaluate_loss
 from .pipeline import PIPELINE_DIR, MultiViewDiffusionPipeline
 from .train_config import TrainMVDiffConfig
 from .unet import MultiViewSettings
+from .vae_trainer import load_vae
 
 
 def build_rig(config: TrainMVDiffConfig, pipe: MultiViewDiffusionPipeline) -> Rig:
@@ -60,7 +61,8 @@ def build_rig(config: TrainMVDiffConfig, pipe: MultiViewDiffusionPipeline) -> Ri
 def load_training_pipeline(config: TrainMVDiffConfig, resume_from: Path | None
                            ) -> MultiViewDiffusionPipeline:
     """The pipeline to train: from the checkpoint being resumed, a pretrained folder, or random
-    (``init`` preset, seeded by ``config.seed``)."""
+    (``init`` preset, seeded by ``config.seed``; with ``vae``, a trained autoencoder instead of
+    its random one)."""
     if resume_from is not None:
         return MultiViewDiffusionPipeline.from_pretrained(resume_from / PIPELINE_DIR)
     if config.pipeline is not None:
@@ -68,6 +70,13 @@ def load_training_pipeline(config: TrainMVDiffConfig, resume_from: Path | None
     else:
         arch = load_mvdiff_config(config.init)
         pipe = MultiViewDiffusionPipeline.from_architecture(arch, seed=config.seed)
+        if config.vae is not None:
+            own = pipe.native_size
+            pipe.vae = load_vae(config.vae)
+            if pipe.native_size != own:
+                raise ConfigError(f"vae {config.vae}: it halves the image "
+                                  f"{len(pipe.vae.config.block_out_channels) - 1} times, the "
+                                  f"{config.init} preset's UNet needs views of {own} px")
     pipe.set_rig(build_rig(config, pipe))
     assert pipe.rig is not None
     attention = config.attention or pipe.settings.attention
