@@ -85,6 +85,8 @@ train_app.command("gslrm", epilog=train.GSLRM_EPILOG, cls=command(
     ConfigHelp("mouselift.gslrm.train_config.TrainGSLRMConfig", "train_gslrm")))(train.gslrm)
 train_app.command("vae", epilog=train.VAE_EPILOG, cls=command(
     ConfigHelp("mouselift.mvdiff.train_config.TrainVAEConfig", "train_vae")))(train.vae)
+train_app.command("builtin", no_args_is_help=True, epilog=train.BUILTIN_EPILOG, cls=command(
+    ConfigHelp("mouselift.flows.builtin.BuiltinRecipe", "builtin")))(train.builtin)
 app.add_typer(train_app)
 
 
