@@ -8,7 +8,11 @@ PYTEST_ARGS ?= -n 2
 NATIVE := src/mouselift/splat/native
 NATIVE_STAMP := $(VENV)/.native
 
-.PHONY: install demo test lint bench clean
+# the built-in models: one seeded, resumable build (a few hours on 2 CPU cores; re-run to
+# resume), then installed into the package (checked against their records, ≤ 20 MB)
+WEIGHTS_BUILD ?= build/builtin
+
+.PHONY: install demo test lint bench weights clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +41,10 @@ bench: install
 	$(BIN)/python bench/mvdiff.py
 	$(BIN)/python bench/gslrm.py
 	$(BIN)/python bench/threads.py
+
+weights: install
+	$(BIN)/mouselift train builtin $(WEIGHTS_BUILD)
+	$(BIN)/python -m mouselift.weights install $(WEIGHTS_BUILD)/models
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis

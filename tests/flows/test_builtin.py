@@ -12,14 +12,10 @@ from safetensors.torch import load_file
 
 from cli_testutils import run_cli
 from mouselift.errors import ConfigError
-from mouselift.flows.builtin import (
-    MADE_BY_FILE,
-    file_sha256,
-    load_builtin_recipe,
-    train_builtin,
-)
+from mouselift.flows.builtin import load_builtin_recipe, train_builtin
 from mouselift.flows.lift import LiftModels
 from mouselift.train.checkpoints import list_checkpoints
+from mouselift.weights import MADE_BY_FILE, file_sha256
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +91,48 @@ def test_the_cli_takes_overrides(capsys, built, tmp_path):
     code, _, err = run_cli(capsys, "train", "builtin", str(tmp_path / "x"), "--config", "tiny",
                            "--set", "synth.framez=3")
     assert code == 2 and "framez" in err and "\n" not in err.strip()
+
+
+def test_infer_without_checkpoints_uses_the_built_in_models(built, tmp_path, monkeypatch):
+    """MOUSELIFT_BUILTIN names a build's models: infer with neither checkpoint uses them, says
+    so in one line and in report.json, and writes every output; with none installed, or with one
+    checkpoint of the two, it is a one-line error."""
+    from mouselift.errors import WeightsError
+    from mouselift.flows.infer import infer
+    from mouselift.mvdiff.solvers import SamplingSettings
+
+    out, _ = built
+    monkeypatch.setenv("MOUSELIFT_BUILTIN", str(out / "models"))
+    result = infer(tmp_path / "infer", recording=out / "recording", frame=5, camera=0,
+                   sampler=SamplingSettings(steps=2), turntable_frames=2, progress=False)
+    assert result.report["builtin"]["recipe"] == "tiny"
+    assert result.report["builtin"]["stage1"] == str(out / "models" / "stage1")
+    assert "using the built-in models (recipe tiny" in result.format()
+    for name in ("input.png", "multiview.png", "gaussians.ply", "turntable.mp4", "views.png",
+                 "metrics.json", "report.json", "opencv_cameras.json"):
+        assert (tmp_path / "infer" / name).is_file(), name
+    monkeypatch.setenv("MOUSELIFT_BUILTIN", str(tmp_path / "none"))
+    with pytest.raises(WeightsError, match="no built-in models") as info:
+        infer(tmp_path / "x", recording=out / "recording", frame=5, camera=0, progress=False)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match="--gslrm needs --mvdiff"):
+        infer(tmp_path / "x", gslrm=out / "models" / "stage2", recording=out / "recording",
+              frame=5, camera=0, progress=False)
+
+
+def test_installing_checks_the_records_and_the_size(built, tmp_path):
+    """``python -m mouselift.weights install``: a build whose weights match their records goes
+    in whole; a changed weight file or a build over the size limit is refused."""
+    from mouselift.errors import WeightsError
+    from mouselift.weights import install, verify
+
+    out, _ = built
+    target = install(out / "models", tmp_path / "installed")
+    assert verify(target / "stage1") == [] and verify(target / "stage2") == []
+    with pytest.raises(WeightsError, match=r"more than the 0\.1 MB"):
+        install(out / "models", tmp_path / "small", max_mb=0.1)
+    tampered = tmp_path / "tampered"
+    shutil.copytree(out / "models", tampered)
+    (tampered / "stage2" / "model.safetensors").write_bytes(b"x")
+    with pytest.raises(WeightsError, match="weights differ"):
+        install(tampered, tmp_path / "bad")

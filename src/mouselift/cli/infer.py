@@ -55,7 +55,9 @@ Writes `input.png` (the crop Stage 1 got), `multiview.png`, `views/` + `opencv_c
 `metrics.json` (renders vs the views), `report.json` (versions, checkpoints, rig fingerprint,
 seed, sampler, cameras used and why, how the mouse was located and how certain, timings). `--video` writes `frames/frame_XXXXXX/` (a
 `gaussians.ply` and `report.json` each; `mouselift view OUT/frames` plays them),
-`turntable.mp4` and `report.json`. The two checkpoints must carry the same rig. The training
+`turntable.mp4` and `report.json`. The two checkpoints must carry the same rig. Without --mvdiff and --gslrm the built-in models are
+used (`python -m mouselift.weights status` says whether this installation has them; they know
+the synthetic mouse only). The training
 dataset (crop radius, the mouse's usual height) comes from `--dataset` or the checkpoints' rig.
 """
 
@@ -63,7 +65,7 @@ dataset (crop radius, the mouse's usual height) comes from `--dataset` or the ch
 def infer(
     paths: list[Path] = typer.Argument(..., metavar="[INPUT] OUT", help="INPUT image (RGBA, or RGB with --mask) and OUT folder; OUT alone with --recording, --views or --video."),
     mvdiff: Path | None = typer.Option(None, "--mvdiff", "-m", help="Stage-1 pipeline: a pipeline folder (ours with its rig), a checkpoint or run folder of `train mvdiff` (its newest checkpoint), or FaceLift's pipeckpts."),
-    gslrm: Path = typer.Option(..., "--gslrm", "-g", help="Stage-2 GS-LRM: our model folder, a checkpoint or run folder of `train gslrm` (its newest checkpoint), or FaceLift's .pt file."),
+    gslrm: Path | None = typer.Option(None, "--gslrm", "-g", help="Stage-2 GS-LRM: our model folder, a checkpoint or run folder of `train gslrm` (its newest checkpoint), or FaceLift's .pt file [default, with no --mvdiff either: the built-in models]."),
     mask: Path | None = typer.Option(None, "--mask", help="Mask image of an RGB INPUT (white = mouse)."),
     recording: Path | None = typer.Option(None, "--recording", help="A recording (MAMMAL layout): lift --frame N of --camera K."),
     frame: int | None = typer.Option(None, "--frame", min=0, help="Frame of --recording."),
@@ -123,8 +125,6 @@ def infer(
 
         if recording is None or camera is None or image is not None:
             raise ConfigError("--video needs OUT, --recording DIR and --camera K (no INPUT)")
-        if mvdiff is None:
-            raise ConfigError("--video needs --mvdiff CKPT")
         result = infer_video(recording, out, mvdiff=mvdiff, gslrm=gslrm, camera=camera,
                              every=every, frames=frames, batch=batch, shard=shard,
                              dataset=dataset, locator=locator, centre=centre,

@@ -22,7 +22,6 @@ one line. The recipe is a :class:`BuiltinRecipe` (presets in ``mouselift/configs
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -40,14 +39,10 @@ from ..config import StrictModel, load_config
 from ..data.prepare.config import PrepareConfig
 from ..data.synth.config import SynthConfig
 from ..errors import ConfigError
+from ..weights import MADE_BY_FILE, STAGE1_DIR, STAGE2_DIR, weight_digests
 
 BUILTIN_FORMAT = "mouselift-builtin"
 BUILTIN_VERSION = 1
-#: The file beside each built-in model's weights that says what made it.
-MADE_BY_FILE = "mouselift.json"
-STAGE1_DIR, STAGE2_DIR = "stage1", "stage2"
-#: File endings whose SHA-256 a built-in model's ``mouselift.json`` records.
-WEIGHT_SUFFIXES = (".safetensors",)
 
 
 class TrainRecipe(StrictModel):
@@ -202,18 +197,8 @@ def _write_made_by(folder: Path, made_by: dict[str, Any]) -> None:
     (merged into an existing ``mouselift.json``, the GS-LRM folder's own)."""
     path = folder / MADE_BY_FILE
     existing = _json(path) if path.is_file() else {}
-    weights = {str(p.relative_to(folder)): file_sha256(p)
-               for p in sorted(folder.rglob("*")) if p.suffix in WEIGHT_SUFFIXES}
-    atomic_write_text(path, json.dumps({**existing, "builtin": {**made_by, "weights": weights}},
-                                       indent=1) + "\n")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    atomic_write_text(path, json.dumps(
+        {**existing, "builtin": {**made_by, "weights": weight_digests(folder)}}, indent=1) + "\n")
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -223,5 +208,5 @@ def _json(path: Path) -> dict[str, Any]:
         return {}
 
 
-__all__ = ["BUILTIN_FORMAT", "MADE_BY_FILE", "STAGE1_DIR", "STAGE2_DIR", "BuiltinRecipe",
-           "BuiltinResult", "TrainRecipe", "file_sha256", "load_builtin_recipe", "train_builtin"]
+__all__ = ["BUILTIN_FORMAT", "BuiltinRecipe", "BuiltinResult", "TrainRecipe",
+           "load_builtin_recipe", "train_builtin"]

@@ -78,6 +78,7 @@ from ..splat.outputs import (
     default_turntable_size,
     write_splat_outputs,
 )
+from ..weights import BuiltinModels, require_builtin
 from .lift import LiftModels
 from .lift_input import CROPS, LiftInput, as_is_input, frame_input, one_view_line
 
@@ -96,7 +97,9 @@ class InferResult:
         stage1 = (f"stage 1 {s['stage1']:.2f} s ({r['sampler']['solver']}, "
                   f"{r['sampler']['steps']} steps)" if s.get("stage1") is not None
                   else "stage 1 skipped (real views)")
-        lines = [f"infer → {self.out_dir}", *checkpoint_lines(r),
+        lines = [f"infer → {self.out_dir}",
+                 *([f"  {BuiltinModels.line_of(r['builtin'])}"] if r.get("builtin") else []),
+                 *checkpoint_lines(r),
                  f"  {r['rig']}; cameras: {r['cameras']}"
                  + (f" ({r['cameras_reason']})" if r.get("cameras_reason") else ""),
                  f"  load {s['load']:.2f} s, {stage1}, stage 2 {s['stage2']:.2f} s, "
@@ -223,7 +226,25 @@ def read_input(rig: Rig, framing: TrainingFraming, *, image: str | os.PathLike |
 
 
 # --- the flow ---------------------------------------------------------------------------------
-def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
+def builtin_or_given(mvdiff: str | os.PathLike | None, gslrm: str | os.PathLike | None, *,
+                     stage1: bool = True) -> tuple[BuiltinModels | None, Any, Any]:
+    """``(the built-in models or None, the Stage-1 and Stage-2 checkpoints to load)``: neither
+    checkpoint given → the built-in models (:mod:`mouselift.weights`; a one-line error when
+    this installation has none); one of the two given where both are needed (``stage1``) → a
+    one-line error."""
+    if mvdiff is None and gslrm is None:
+        found = require_builtin()
+        return found, found.stage1, found.stage2
+    if gslrm is None:
+        raise ConfigError("--mvdiff needs --gslrm (or give neither: the built-in models)")
+    if mvdiff is None and stage1:
+        raise ConfigError("--gslrm needs --mvdiff (or --views SAMPLE to skip Stage 1, or give "
+                          "neither: the built-in models)")
+    return None, mvdiff, gslrm
+
+
+
+def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike | None = None,
           mvdiff: str | os.PathLike | None = None, image: str | os.PathLike | None = None,
           mask: str | os.PathLike | None = None, recording: str | os.PathLike | None = None,
           frame: int | None = None, camera: int | None = None,
@@ -248,22 +269,26 @@ def infer(out_dir: str | os.PathLike, *, gslrm: str | os.PathLike,
     settings = sampler.resolved()
     filters = filters if filters is not None else SplatFilters()
     out = Path(out_dir)
+    builtin = None
+    if models is None:
+        builtin, mvdiff, gslrm = builtin_or_given(mvdiff, gslrm, stage1=views is None)
     inputs = (image, mask, recording, calibration, views, dataset, locator, mvdiff, gslrm)
     check_result_folder(out, "infer", overwrite=overwrite, inputs=inputs)
     seconds: dict[str, float | None] = {}
     started = time.perf_counter()
     if views is not None:
+        assert gslrm is not None
         loaded: LiftModels | Stage2Model = Stage2Model.load(gslrm, device=device)
     elif models is not None:
         loaded = models
     else:
-        if mvdiff is None:
-            raise ConfigError("--mvdiff CKPT is needed (or --views SAMPLE to skip Stage 1)")
+        assert mvdiff is not None and gslrm is not None
         loaded = LiftModels.load(mvdiff, gslrm, device=device, dtype=dtype)
     seconds["load"] = time.perf_counter() - started
     report: dict[str, Any] = {"mouselift": __version__, "torch": torch.__version__,
                               "seed": seed, "sampler": settings}
     report.update(loaded.describe())
+    report["builtin"] = builtin.describe() if builtin is not None else None
     rig = loaded.rig
 
     mark = time.perf_counter()
@@ -367,4 +392,5 @@ def _write_outputs(out: Path, crop_rgba: np.ndarray, views: SampleViews, gaussia
     return consistency, seconds
 
 
-__all__ = ["InferResult", "infer", "read_image", "read_input", "training_framing"]
+__all__ = ["InferResult", "builtin_or_given", "infer", "read_image", "read_input",
+           "training_framing"]

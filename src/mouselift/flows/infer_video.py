@@ -66,7 +66,7 @@ from ..mvdiff.solvers import SamplingSettings
 from ..splat import write_ply
 from ..splat.outputs import PLY_NAME, REPORT_NAME, VIDEO_NAME
 from ..splat.turntable import FACELIFT_RADIUS, write_sequence_turntable
-from .infer import training_framing
+from .infer import builtin_or_given, training_framing
 from .lift import LiftModels
 from .lift_input import LiftInput, frame_input
 
@@ -191,7 +191,8 @@ def _batches(frames: Iterator[CameraFrame], size: int) -> Iterator[list[CameraFr
 
 
 def infer_video(recording: str | os.PathLike, out_dir: str | os.PathLike, *,
-                mvdiff: str | os.PathLike, gslrm: str | os.PathLike, camera: int,
+                camera: int, mvdiff: str | os.PathLike | None = None,
+                gslrm: str | os.PathLike | None = None,
                 every: int = 1, frames: str | None = None, batch: int = 8,
                 shard: tuple[int, int] | str = (0, 1), process: tuple[int, int] | None = None,
                 dataset: str | os.PathLike | None = None,
@@ -221,6 +222,9 @@ def infer_video(recording: str | os.PathLike, out_dir: str | os.PathLike, *,
     sampler = sampler or SamplingSettings()
     settings = sampler.resolved()
     out = Path(out_dir)
+    builtin = None
+    if models is None:
+        builtin, mvdiff, gslrm = builtin_or_given(mvdiff, gslrm)
     inputs = (recording, dataset, locator, mvdiff, gslrm)
     check_result_folder(out, VIDEO_COMMAND, overwrite=overwrite, inputs=inputs)
     rec = Recording.open(recording)
@@ -245,7 +249,8 @@ def infer_video(recording: str | os.PathLike, out_dir: str | os.PathLike, *,
         _run(models, rec, camera, pending, out, framing, batch=batch, seed=seed,
              settings=settings, filters=filters or SplatFilters(), centre=centre,
              all_masks=triangulate or centre == "all-views", result=result, progress=progress,
-             common={"training_data": {**framing.describe(), "from": found}},
+             common={"training_data": {**framing.describe(), "from": found},
+                     "builtin": builtin.describe() if builtin is not None else None},
              require_locator=locator is not None)
     if state is not None:
         state.wait_for_everyone()
