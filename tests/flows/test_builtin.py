@@ -136,3 +136,36 @@ def test_installing_checks_the_records_and_the_size(built, tmp_path):
     (tampered / "stage2" / "model.safetensors").write_bytes(b"x")
     with pytest.raises(WeightsError, match="weights differ"):
         install(tampered, tmp_path / "bad")
+
+
+@pytest.mark.slow  # ~40 s: a recording, its dataset, infer, eval with a per-scene fit
+def test_the_demo_uses_the_built_in_models(built, tmp_path, monkeypatch):
+    """With built-in models installed, ``mouselift demo`` synthesises a recording of a seed they
+    never saw, infers one frame and evaluates them against the per-scene fit."""
+    from mouselift.flows.demo import BUILTIN_DEMO_SEED, run_demo
+
+    out, _ = built
+    monkeypatch.setenv("MOUSELIFT_BUILTIN", str(out / "models"))
+    result = run_demo(tmp_path / "demo", frames=16, eval_samples=1, progress=False)
+    truth = json.loads((result.recording_dir / "ground_truth.json").read_text())
+    assert truth["seed"] == BUILTIN_DEMO_SEED != 0  # the training recording's seed is 0
+    report = json.loads((result.infer_dir / "report.json").read_text())
+    assert report["builtin"]["recipe"] == "tiny"
+    evaluated = json.loads((result.eval_dir / "eval.json").read_text())
+    assert set(evaluated["means"]) == {"fit", "stage2", "stage1", "end_to_end"}
+    assert "the built-in models" in result.report and "synthetic mouse only" in result.report
+    assert f"mouselift view {result.infer_dir}" in result.report
+
+
+def test_eval_with_nothing_given_evaluates_the_built_in_models(built, tmp_path, monkeypatch):
+    from mouselift.flows.evaluate import evaluate_dataset
+
+    out, _ = built
+    monkeypatch.setenv("MOUSELIFT_BUILTIN", str(out / "models"))
+    result = evaluate_dataset(out / "dataset", tmp_path / "eval", samples=1,
+                              sampler={"solver": "dpm++", "steps": 2}, progress=False)
+    assert result.report["builtin"]["recipe"] == "tiny"
+    assert set(result.report["means"]) == {"stage2", "stage1", "end_to_end"}
+    with pytest.raises(ConfigError, match="leave out --gslrm"):
+        evaluate_dataset(out / "dataset", tmp_path / "e2", builtin=True,
+                         gslrm=out / "models" / "stage2")

@@ -45,6 +45,7 @@ def eval_command(
     split: str = typer.Option("val", "--split", help="Split list of the dataset to evaluate on."),
     gslrm: Path | None = typer.Option(None, "--gslrm", "-g", help="Stage-2 GS-LRM: our model folder, a checkpoint or run folder of `train gslrm` (its newest checkpoint), or FaceLift's .pt."),
     mvdiff: Path | None = typer.Option(None, "--mvdiff", "-m", help="Stage-1 pipeline: a pipeline folder, a checkpoint or run folder of `train mvdiff` (its newest checkpoint), or FaceLift's pipeckpts (needs --gslrm too)."),
+    builtin: bool = typer.Option(False, "--builtin", help="Evaluate the built-in models (the default when neither --gslrm, --mvdiff nor --fit is given and they are installed)."),
     fit: str | None = typer.Option(None, "--fit", help="Run the per-scene fit on each sample as the reference: a preset (tiny, default) or a YAML file."),
     fit_steps: int | None = typer.Option(None, "--fit-steps", min=1, help="Steps of the per-scene fit (overrides the preset)."),
     samples: int | None = typer.Option(None, "--samples", "-n", min=1, help="At most N samples, evenly spaced over the split."),
@@ -89,5 +90,6 @@ def eval_command(
         dataset, out_dir, split=split, gslrm=gslrm, mvdiff=mvdiff, fit=fit_config,
         samples=samples, recording=recording, vgg_weights=vgg_weights,
         lpips_weights=lpips_weights, device=device, dtype=dtype, seed=seed, sampler=sampler,
-        filters=filters, progress=not quiet, overwrite=overwrite)
+        filters=filters, progress=not quiet, overwrite=overwrite,
+        builtin=True if builtin else None)
     typer.echo(result.format())

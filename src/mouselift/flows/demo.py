@@ -15,6 +15,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..atomic import claim_result_folder
 from ..config import load_config
@@ -48,9 +49,12 @@ def run_demo(
     gslrm_steps: int | None = None,
     eval_samples: int | None = None,
     overwrite: bool = False,
+    train: bool | None = None,
 ) -> DemoResult:
-    """Synthesise a small recording (preset ``synth/demo``), prepare it (``prepare/demo``), train
-    both stages, ``infer`` and ``eval`` (module docstring). ``gslrm_steps`` (default
+    """The demo: with the built-in models (:func:`run_builtin_demo`) when ``train`` is false,
+    or by default when this installation has them; else the training demo: synthesise a small
+    recording (preset ``synth/demo``), prepare it (``prepare/demo``), train both stages,
+    ``infer`` and ``eval`` (module docstring). ``gslrm_steps`` (default
     :data:`GSLRM_DEMO_STEPS`) and ``eval_samples`` (default :data:`EVAL_SAMPLES`) shorten it.
 
     ``out_dir`` must be empty, missing, or a folder an earlier demo made (its result manifest
@@ -60,7 +64,16 @@ def run_demo(
     """
     from ..data.prepare import PrepareConfig, prepare_dataset
     from ..data.synth import SynthConfig, synthesize
+    from ..weights import find_builtin
 
+    builtin = find_builtin() if not train else None
+    if train is False and builtin is None:
+        from ..weights import require_builtin
+
+        require_builtin()  # the one-line error saying how to get them
+    if builtin is not None:
+        return run_builtin_demo(out_dir, builtin, frames=frames, progress=progress, fresh=fresh,
+                                eval_samples=eval_samples, overwrite=overwrite)
     out_dir = Path(out_dir)
     claim_demo_folder(out_dir, fresh=fresh, overwrite=overwrite)
     recording_dir = out_dir / "recording"
@@ -111,6 +124,45 @@ def run_demo(
     report = "\n".join(lines)
     return DemoResult(recording_dir, dataset_dir, preview, report, mvdiff_run, views_dir,
                       gslrm_run, infer_dir, eval_dir)
+
+
+#: The built-in demo's recording: a seed and walk the built-in models were never trained on.
+BUILTIN_DEMO_SEED = 2026
+BUILTIN_DEMO_FRAMES = 40
+
+
+def run_builtin_demo(out_dir: str | os.PathLike, builtin: Any, *, frames: int | None = None,
+                     progress: bool = True, fresh: bool = True, eval_samples: int | None = None,
+                     overwrite: bool = False) -> DemoResult:
+    """The demo with the built-in models (:mod:`mouselift.weights`): a short synthetic
+    recording of a seed they were never trained on (:data:`BUILTIN_DEMO_SEED`, a 4 s walk at
+    10 fps with one held-out camera), prepared at their 64²; ``infer`` of the first val frame
+    (camera 0: one image → views → Gaussians); ``eval`` of ``eval_samples`` val samples: the
+    per-scene fit as the reference, Stage 2 from the real views, Stage 1 and end to end."""
+    from ..data.prepare import PrepareConfig, prepare_dataset
+    from ..data.synth import SynthConfig, synthesize
+
+    out_dir = Path(out_dir)
+    seed = BUILTIN_DEMO_SEED
+    if seed == builtin.made_by.get("seed"):
+        seed += 1  # never the training recording's
+    claim_demo_folder(out_dir, fresh=fresh, overwrite=overwrite)
+    recording_dir, dataset_dir = out_dir / "recording", out_dir / "dataset"
+    synth = SynthConfig(frames=frames or BUILTIN_DEMO_FRAMES, fps=10.0, scale=0.5, seed=seed,
+                        eval_cameras=1)
+    synthesize(recording_dir, synth, progress=progress)
+    count = synth.frames
+    prepare = PrepareConfig(image_size=64, val_fraction=0.25, min_blocks=4,
+                            block_frames=max(2, count // 4), gap_frames=0)
+    summary = prepare_dataset(recording_dir, dataset_dir, prepare, progress=progress)
+    infer_dir, eval_dir, lines = _infer_and_eval(
+        out_dir, recording_dir, dataset_dir, None, None, eval_samples or EVAL_SAMPLES, progress)
+    report = "\n".join([
+        "", "mouselift demo finished (the built-in models).", f"  {builtin.line()}",
+        f"  recording : {recording_dir} (seed {seed}, {count} frames: never seen in training)",
+        f"  dataset   : {dataset_dir}", *lines, "", "Prepare summary:", summary.format()])
+    return DemoResult(recording_dir, dataset_dir, None, report, infer_dir=infer_dir,
+                      eval_dir=eval_dir)
 
 
 def claim_demo_folder(out_dir: Path, *, fresh: bool, overwrite: bool = False) -> None:
@@ -187,11 +239,13 @@ def _stage2(out_dir: Path, dataset_dir: Path, steps: int, progress: bool
     ]
 
 
-def _infer_and_eval(out_dir: Path, recording_dir: Path, dataset_dir: Path, pipeline: Path,
-                    model: Path, samples: int, progress: bool
+def _infer_and_eval(out_dir: Path, recording_dir: Path, dataset_dir: Path,
+                    pipeline: Path | None, model: Path | None, samples: int, progress: bool
                     ) -> tuple[Path, Path, list[str]]:
     """``infer`` on the first val sample's frame (camera 0 of the recording), then ``eval`` of
-    the val split with the per-scene fit as the reference."""
+    the val split with the per-scene fit as the reference; the built-in models when
+    ``pipeline`` and ``model`` are ``None``."""
+    trained_here = model is not None
     from ..data.layout import read_split
     from ..fit.config import FitConfig
     from ..mvdiff.solvers import SamplingSettings
@@ -209,7 +263,7 @@ def _infer_and_eval(out_dir: Path, recording_dir: Path, dataset_dir: Path, pipel
     evaluated = evaluate_dataset(
         dataset_dir, eval_dir, gslrm=model, mvdiff=pipeline,
         fit=load_config(FitConfig, "fit", "tiny"), samples=samples,
-        sampler={"solver": "dpm++", "steps": 20}, progress=progress)
+        sampler={"solver": "dpm++", "steps": 20}, progress=progress, builtin=not trained_here)
     means = evaluated.report["means"]
     lines = ["", inferred.format(), "", evaluated.format(), "",
              "In short (val samples; PSNR / PSNR on the mouse in dB and silhouette IoU on "
@@ -224,11 +278,18 @@ def _infer_and_eval(out_dir: Path, recording_dir: Path, dataset_dir: Path, pipel
         chamfer = (entry.get("geometry") or {}).get("chamfer_mm")
         lines.append(f"  {label:<30} {_num(views['psnr'])} / {_num(views['psnr_masked'])}"
                      f"   IoU {_num(views.get('iou'))}   Chamfer {_num(chamfer)} mm")
-    lines += ["  Tiny random models trained for minutes on a CPU: expect the fit far ahead. For",
-              "  the real thing, fine-tune FaceLift's released weights on a GPU (README,",
-              "  \"Training recipes\"), then run `mouselift infer` and `mouselift eval`.",
-              f"  Look at it: mouselift view {infer_dir}"]
+    lines += TRAINED_HERE_NOTE if trained_here else BUILTIN_NOTE
+    lines += [f"  Look at it: mouselift view {infer_dir}"]
     return infer_dir, eval_dir, lines
+
+
+TRAINED_HERE_NOTE = [
+    "  Tiny random models trained for minutes on a CPU: expect the fit far ahead. For",
+    "  the real thing, fine-tune FaceLift's released weights on a GPU (README,",
+    "  \"Training recipes\"), then run `mouselift infer` and `mouselift eval`."]
+BUILTIN_NOTE = [
+    "  The built-in models know the synthetic mouse only; for a lab's mice, fine-tune",
+    "  FaceLift's released weights on GPUs (README, \"Training recipes\")."]
 
 
 def _num(value: float | None) -> str:

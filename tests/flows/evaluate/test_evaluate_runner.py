@@ -14,7 +14,7 @@ from mouselift.data.dataset_rig import rig_from_dataset
 from mouselift.data.layout import read_split
 from mouselift.data.sample import load_sample_views
 from mouselift.data.synth import load_ground_truth
-from mouselift.errors import ConfigError, DatasetError, RecordingError
+from mouselift.errors import ConfigError, DatasetError, RecordingError, WeightsError
 from mouselift.fit.config import FitConfig
 from mouselift.flows.evaluate import evaluate_dataset
 from mouselift.flows.lift import RigMismatchError
@@ -192,7 +192,8 @@ def test_wrong_recording_is_refused(mouse_dataset, gslrm_checkpoint, tmp_path):
                          recording=tmp_path, progress=False)
 
 
-def test_user_errors(mouse_dataset, gslrm_checkpoint, tmp_path):
+def test_user_errors(mouse_dataset, gslrm_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOUSELIFT_BUILTIN", str(tmp_path / "no-builtin-models"))
     with pytest.raises(DatasetError, match="not found"):
         evaluate_dataset(tmp_path / "nope", tmp_path / "o", gslrm=gslrm_checkpoint)
     with pytest.raises(DatasetError, match=r"no test\.txt"):
@@ -201,6 +202,8 @@ def test_user_errors(mouse_dataset, gslrm_checkpoint, tmp_path):
         evaluate_dataset(mouse_dataset, tmp_path / "o")
     with pytest.raises(ConfigError, match="needs --gslrm too"):
         evaluate_dataset(mouse_dataset, tmp_path / "o", mvdiff=tmp_path)
+    with pytest.raises(WeightsError, match="no built-in models"):
+        evaluate_dataset(mouse_dataset, tmp_path / "o", builtin=True)
 
 
 @pytest.fixture(scope="module")

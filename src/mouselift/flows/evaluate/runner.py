@@ -26,6 +26,7 @@ from ...gslrm.model import GSLRM
 from ...metrics import LPIPS, LPIPSUnavailable, load_lpips
 from ...metrics.geometry import MIN_OPACITY
 from ...plots import save_png
+from ...weights import find_builtin, require_builtin
 from .evaluation import EvalSample, EvalSetup, EvaluationFailed
 from .figure import GRID_SAMPLES, Extremes, eval_figure, sheet
 from .localisation import score_localisation
@@ -88,6 +89,7 @@ def evaluate_dataset(
     min_opacity: float = MIN_OPACITY,
     progress: bool = True,
     overwrite: bool = False,
+    builtin: bool | None = None,
 ) -> EvalResult:
     """Evaluate on ``split`` of the prepared ``dataset_dir`` and write ``eval.json`` and
     ``eval.png`` to ``out_dir`` (package docstring: evaluations, metrics).
@@ -99,9 +101,10 @@ def evaluate_dataset(
     ground truth (default: the one ``summary.json`` names). ``sampler``: ``solver``, ``steps``,
     ``guidance``, ``eta`` of Stage 1 (FaceLift's DDIM by default); ``seed`` seeds each sample's
     generation. ``filters``: Stage 2's inference filters (FaceLift's by default).
-    ``min_opacity``: Gaussians kept for the 3D metrics. ``out_dir`` must be new, empty or an
-    earlier evaluation's (replaced when this one finishes); another folder only with
-    ``overwrite``.
+    ``min_opacity``: Gaussians kept for the 3D metrics. ``builtin``: evaluate the built-in
+    models (:mod:`mouselift.weights`; ``None``: when nothing else is given and they are
+    installed). ``out_dir`` must be new, empty or an earlier evaluation's (replaced when this
+    one finishes); another folder only with ``overwrite``.
 
     ``eval.json``: ``format``, ``version``, ``mouselift``, ``torch``, ``dataset``, ``split``,
     ``samples_in_split``, ``num_samples``, ``device``, ``seed``, ``models`` (checkpoints, rig),
@@ -120,6 +123,14 @@ def evaluate_dataset(
     hull), left out of the means.
     """
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
+    builtin_models = None
+    if builtin and (gslrm is not None or mvdiff is not None):
+        raise ConfigError("--builtin evaluates the built-in models: leave out --gslrm and "
+                          "--mvdiff")
+    if builtin or (builtin is None and gslrm is None and mvdiff is None and fit is None
+                   and find_builtin() is not None):
+        builtin_models = require_builtin()
+        mvdiff, gslrm = builtin_models.stage1, builtin_models.stage2
     if not dataset_dir.is_dir():
         raise DatasetError(f"{dataset_dir}: dataset folder not found")
     names = read_split(dataset_dir, split)
@@ -185,6 +196,7 @@ def evaluate_dataset(
         "ground_truth": truth.info,
         "geometry": geometry_info(min_opacity),
         "localisation": localisation,
+        "builtin": builtin_models.describe() if builtin_models is not None else None,
     }
     if isinstance(lpips, LPIPSUnavailable):
         report["lpips_unavailable"] = lpips.reason
