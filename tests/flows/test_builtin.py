@@ -47,6 +47,10 @@ def test_the_command_makes_both_models_with_what_made_them(built):
     assert all(what.startswith("made") for what in result.steps.values())
     models = LiftModels.load(out / "models" / "stage1", out / "models" / "stage2")
     assert models.rig.locator is not None
+    stored = load_file(str(out / "models" / "stage2" / "model.safetensors"))
+    assert {t.dtype for t in stored.values()} == {torch.float16}  # the recipe's storage
+    assert {p.dtype for p in models.gslrm.parameters()} == {torch.float32}  # run in float32
+    assert {p.dtype for p in models.pipeline.unet.parameters()} == {torch.float32}
     assert models.pipeline.vae.config.scaling_factor != 0.18215  # its own, measured
     for stage in ("stage1", "stage2"):
         folder = out / "models" / stage

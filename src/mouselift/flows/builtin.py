@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -57,6 +57,9 @@ class BuiltinRecipe(StrictModel):
     ``seed`` seeds the recording and every training run."""
 
     seed: int = Field(0, ge=0, description="seed of the recording and of every training run")
+    storage: Literal["float16", "float32"] = Field(
+        "float16", description="dtype of the exported weight files (inference loads them as "
+        "float32 on a CPU): float16 halves what the package ships")
     synth: SynthConfig = SynthConfig(frames=3000, fps=10.0, scale=0.5, eval_cameras=1)
     prepare: PrepareConfig = PrepareConfig(image_size=64)
     vae: TrainRecipe = TrainRecipe(config="small")
@@ -185,11 +188,29 @@ def _export(runs: Path, models: Path, made_by: dict[str, Any], result: BuiltinRe
         for name, (run, payload) in sources.items():
             step, checkpoint = list_checkpoints(run)[-1]
             shutil.copytree(checkpoint / payload, tmp / name)
+            if made_by["settings"]["storage"] == "float16":
+                for path in sorted((tmp / name).rglob("*.safetensors")):
+                    _to_float16(path)
             _write_made_by(tmp / name, {**made_by, "stage": name,
                                         "checkpoint": f"{run.name} step {step}"})
     for name in sources:
         result.models[name] = models / name
     return "made"
+
+
+def _to_float16(path: Path) -> None:
+    """Rewrite a safetensors file with its float32 tensors as float16 (metadata kept)."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    halved = {key: t.to(torch.float16) if t.dtype == torch.float32 else t
+              for key, t in tensors.items()}
+    path.unlink()  # a hard link into the run's checkpoint must not be written through
+    save_file(halved, str(path), metadata=metadata)
 
 
 def _write_made_by(folder: Path, made_by: dict[str, Any]) -> None:
