@@ -104,3 +104,16 @@ def known_mouse() -> KnownMouse:
                          for k, s in enumerate(shapes) if s is not None]
     return KnownMouse(cameras, [o for o in observations if o.frame < 64],
                       [o for o in observations if o.frame >= 64])
+
+
+@pytest.fixture(scope="session")
+def tiny_builtin(tmp_path_factory):
+    """``mouselift train builtin`` with the ``tiny`` recipe (~10 s): ``(build folder, result)``;
+    ``build/models`` holds both models as they would be installed."""
+    from mouselift.flows.builtin import load_builtin_recipe, train_builtin
+
+    out = tmp_path_factory.mktemp("builtin") / "build"
+    result = train_builtin(out, load_builtin_recipe("tiny"), recipe_name="tiny",
+                           command="mouselift train builtin build --config tiny",
+                           progress=False)
+    return out, result

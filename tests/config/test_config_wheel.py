@@ -60,7 +60,11 @@ def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_presets_ship_in_the_wheel(tmp_path):
+def test_presets_ship_in_the_wheel(tmp_path, tiny_builtin):
+    """… and so do the built-in models: here a tiny build installed into the copy (the real
+    ones come from `make weights`), found and checked where the wheel is installed."""
+    from mouselift.weights import install
+
     source = tmp_path / "source"
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
@@ -68,6 +72,7 @@ def test_presets_ship_in_the_wheel(tmp_path):
     shutil.copytree(REPO / "src", source / "src",
                     ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc", "*.so",
                                                   ".build.lock"))
+    install(tiny_builtin[0] / "models", source / "src" / "mouselift" / "weights" / "small")
 
     wheels = tmp_path / "wheels"
     # Offline: the build backend is the environment's setuptools (a dependency of torch; since
@@ -100,6 +105,12 @@ def test_presets_ship_in_the_wheel(tmp_path):
     help_text = _run([sys.executable, "-m", "mouselift", "synth", "--help"],
                      cwd=outside, env=env).stdout
     assert "--config" in help_text
+
+    status = _run([sys.executable, "-m", "mouselift.weights", "status"], cwd=outside,
+                  env=env).stdout
+    assert "using the built-in models (recipe tiny" in status
+    assert str((site / "mouselift" / "weights").resolve()) in status
+    assert "weights match their records" in status
 
     native = site / "mouselift" / "splat" / "native"
     assert {p.name for p in native.glob("*.[ch]")} == {"rasterize.c", "rasterize_impl.h",

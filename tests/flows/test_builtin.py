@@ -19,12 +19,8 @@ from mouselift.weights import MADE_BY_FILE, file_sha256
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("builtin") / "build"
-    result = train_builtin(out, load_builtin_recipe("tiny"), recipe_name="tiny",
-                           command="mouselift train builtin build --config tiny",
-                           progress=False)
-    return out, result
+def built(tiny_builtin):
+    return tiny_builtin
 
 
 def _weights(folder):
