@@ -1,7 +1,8 @@
 """Benchmark ``mouselift infer``: latency per stage of one image → PLY, and video throughput.
 
 Random checkpoints of a preset pair (``tiny``: the 64² Stage-1 pipeline and GS-LRM of the tests,
-on the CPU; ``facelift``: the released sizes, 512² views, on a GPU) with FaceLift's 6-view rig,
+and ``small``: the built-in models' architecture, on the CPU; ``facelift``: the released sizes,
+512² views, on a GPU) with FaceLift's 6-view rig,
 saved to a temporary folder in the real formats (a pipeline folder, a GS-LRM folder). Cases, each
 in its own process (so its peak memory is its own):
 
@@ -47,7 +48,8 @@ OUTPUT_CASES = (("torch", 256), ("native", 256), ("native", None))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="tiny", help="mvdiff and gslrm preset (tiny, facelift)")
+    parser.add_argument("--preset", default="tiny",
+                        help="mvdiff and gslrm preset (tiny, small, facelift)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default=None, choices=["fp32", "bf16", "fp16"],
                         help="Stage-1 dtype (default: fp32 on CPU, bf16 on CUDA)")
