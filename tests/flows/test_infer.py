@@ -288,3 +288,15 @@ def test_a_locator_of_another_calibration_is_refused(mouse_models, synthetic_rec
     loc = got.report["localisation"]
     assert loc["one_view_method"] == "plane"
     assert "fitted for another calibration" in loc["locator_unused"]
+
+
+def test_the_pair_takes_the_locator_either_checkpoint_carries(mouse_dataset, tmp_path):
+    """A Stage-1 pipeline saved before locators existed and a GS-LRM carrying one: the pair's
+    rig has the GS-LRM's locator."""
+    from dataclasses import replace
+
+    rig = rig_from_dataset(mouse_dataset)
+    assert rig.locator is not None
+    pipeline = tiny_pipeline(tmp_path / "pipeline", replace(rig, locator=None))
+    models = LiftModels.load(pipeline, tiny_gslrm(tmp_path / "gslrm", rig))
+    assert models.rig.locator == rig.locator

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -148,8 +148,10 @@ class LiftModels:
         except RigError as exc:
             raise RigMismatchError(str(exc)) from None
         pipe.to(torch_device)
-        return cls(pipe, model, pipe.rig, torch_device, torch_dtype, mvdiff_path, gslrm_path,
-                   found)
+        rig = pipe.rig
+        if rig.locator is None and stage2_rig.locator is not None:  # the one either carries
+            rig = replace(rig, locator=stage2_rig.locator)
+        return cls(pipe, model, rig, torch_device, torch_dtype, mvdiff_path, gslrm_path, found)
 
     # --- reports --------------------------------------------------------------------------------
     @property
