@@ -81,6 +81,22 @@ def test_silhouette_iou_by_hand():
         silhouette_iou(torch.zeros(3, 3), torch.zeros(3, 4))
 
 
+def test_the_silhouette_of_a_view_on_white_is_its_non_white_pixels():
+    """A dark mouse composited on white: its silhouette is the mask; a pixel only 0.05 below
+    white (anti-aliasing, a pale hair) is not mouse, one 0.2 below in one channel is."""
+    from mouselift.metrics.image import silhouette_on_white
+
+    rgb = torch.ones(2, 8, 8, 3)
+    rgb[:, 2:5, 3:6] = torch.tensor([0.3, 0.2, 0.1])
+    rgb[0, 0, 0] = 0.95
+    rgb[1, 7, 7, 2] = 0.8
+    shape = silhouette_on_white(rgb)
+    expected = torch.zeros(2, 8, 8)
+    expected[:, 2:5, 3:6] = 1.0
+    expected[1, 7, 7] = 1.0
+    assert shape.shape == (2, 8, 8) and torch.equal(shape, expected)
+
+
 def test_iou_of_renders_is_the_rendered_alpha_against_the_mask():
     views = _views(2)  # the mouse: pixels 6..17 of each view
     # one opaque splat covering the centre of every view: IoU = overlap / union of the squares

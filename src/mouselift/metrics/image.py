@@ -201,6 +201,19 @@ def silhouette_iou(pred_alpha: torch.Tensor | np.ndarray, target_alpha: torch.Te
     return None if union == 0 else int((pred & target).sum()) / union
 
 
+#: How far below white (in any channel, images in [0, 1]) a pixel of a view generated on white
+#: must be to count as mouse: a generated view has no alpha channel.
+WHITE_TOLERANCE = 0.1
+
+
+def silhouette_on_white(rgb: torch.Tensor, tolerance: float = WHITE_TOLERANCE) -> torch.Tensor:
+    """The silhouette ``(..., H, W)`` (1.0 = mouse) of images ``(..., H, W, 3)`` in [0, 1] drawn
+    on white: where some channel is more than ``tolerance`` below 1. For the views Stage 1
+    generates (it composites on white), to score them with :func:`silhouette_iou`; a mouse as
+    pale as the background is missed."""
+    return ((1.0 - torch.as_tensor(rgb)).amax(dim=-1) > tolerance).to(torch.float32)
+
+
 # ----------------------------------------------------------------------------------------- SSIM
 
 

@@ -8,7 +8,9 @@ white, or generated views) against the sample's RGBA images composited on white;
 ``lpips: null`` and ``lpips_unavailable`` with the reason (:func:`~.compute.compute_metrics`);
 ``iou``: the silhouette IoU of the prediction's alpha against the real mask, both thresholded at
 :data:`~mouselift.images.MOUSE_ALPHA_THRESHOLD` (:func:`~.image.silhouette_iou`), where the
-prediction has an alpha (renders of Gaussians; generated views do not: ``iou: null``).
+prediction has an alpha: a render's opacity, or for a view generated on white its non-white
+pixels (:func:`~.image.silhouette_on_white`, what Stage 1's evaluation passes); without one
+``iou: null``.
 """
 
 from __future__ import annotations

@@ -226,6 +226,8 @@ def test_stage1_and_end_to_end(mouse_dataset, gslrm_checkpoint, dataset_pipeline
     assert entry["stage1"]["views"]["input"]["num_views"] == 1
     assert entry["stage1"]["views"]["novel"]["num_views"] == 5
     assert entry["stage1"]["geometry"] is None
+    for group in ("input", "novel"):  # the generated views' non-white pixels vs the masks
+        assert 0.0 <= entry["stage1"]["views"][group]["iou"] <= 1.0
     e2e = entry["end_to_end"]
     assert set(e2e["views"]) == {"input", "novel", "held_out"}
     assert np.isfinite(e2e["geometry"]["chamfer_mm"])
