@@ -11,6 +11,7 @@ NATIVE_STAMP := $(VENV)/.native
 # the built-in models: one seeded, resumable build (a few hours on 2 CPU cores; re-run to
 # resume), then installed into the package (checked against their records, ≤ 20 MB)
 WEIGHTS_BUILD ?= build/builtin
+WEIGHTS_RECIPE ?= small
 
 .PHONY: install demo test lint bench weights clean
 
@@ -43,7 +44,7 @@ bench: install
 	$(BIN)/python bench/threads.py
 
 weights: install
-	$(BIN)/mouselift train builtin $(WEIGHTS_BUILD)
+	$(BIN)/mouselift train builtin $(WEIGHTS_BUILD) --config $(WEIGHTS_RECIPE)
 	$(BIN)/python -m mouselift.weights install $(WEIGHTS_BUILD)/models
 
 clean:

@@ -44,8 +44,9 @@ def test_help_has_examples(capsys):
     assert "mouselift eval data/mouse512 out/eval --gslrm" in " ".join(stdout.split())
 
 
-def test_one_line_errors(capsys, mouse_dataset, checkpoint, tmp_path):
+def test_one_line_errors(capsys, mouse_dataset, checkpoint, tmp_path, monkeypatch):
     ds, out = str(mouse_dataset), str(tmp_path / "o")
+    monkeypatch.setenv("MOUSELIFT_BUILTIN", str(tmp_path / "no-builtin-models"))
     code, _, err = run_cli(capsys, "eval", str(tmp_path / "missing"), out, "--gslrm",
                            str(checkpoint))
     one_line_error(code, err, "missing: does not exist")

@@ -16,7 +16,7 @@ from mouselift.flows.demo import claim_demo_folder, run_demo
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_reruns_in_its_own_folder(tmp_path):
     out = tmp_path / "demo"
-    result = run_demo(out, frames=12, progress=False, gslrm_steps=2, eval_samples=1)
+    result = run_demo(out, frames=12, progress=False, gslrm_steps=2, eval_samples=1, train=True)
     assert result_manifest(out) == {"command": "demo"}
     samples = sorted(result.dataset_dir.glob("sample_*"))
     assert len(samples) >= 8

@@ -300,3 +300,14 @@ def test_the_pair_takes_the_locator_either_checkpoint_carries(mouse_dataset, tmp
     pipeline = tiny_pipeline(tmp_path / "pipeline", replace(rig, locator=None))
     models = LiftModels.load(pipeline, tiny_gslrm(tmp_path / "gslrm", rig))
     assert models.rig.locator == rig.locator
+
+
+def test_a_dataset_too_short_for_a_locator_does_not_hide_the_checkpoints_one(
+        mouse_models, mouse_dataset, locator_file):
+    """--dataset of a short recording (its locator has no camera model) with checkpoints whose
+    rig carries a fitted locator: the checkpoints' is used."""
+    from dataclasses import replace
+
+    rig = replace(mouse_models.rig, locator=json.loads(locator_file.read_text()))
+    framing, _ = training_framing(rig, mouse_dataset)
+    assert framing.locator_from == "the checkpoints' rig" and framing.locator.cameras

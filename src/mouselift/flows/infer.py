@@ -154,17 +154,19 @@ def training_framing(rig: Rig, dataset: str | os.PathLike | None,
                      locator: str | os.PathLike | None = None) -> tuple[TrainingFraming, str]:
     """The training data's framing (module docstring) and where it came from. The one-view
     locator is ``locator`` (a ``locator.json``) when given, else the dataset's, else the one
-    the checkpoints' rig carries."""
+    the checkpoints' rig carries (also when the dataset's has no camera model: a dataset too
+    short to fit one)."""
     framing, found = _dataset_framing(rig, dataset)
     if locator is not None:
         return framing.with_locator(OneViewLocator.load(locator), str(locator)), found
-    if framing.locator is None and rig.locator is not None:
+    if (framing.locator is None or not framing.locator.cameras) and rig.locator is not None:
         try:
             carried = OneViewLocator.from_dict(rig.locator, "the checkpoints' locator")
         except LocatorError as exc:
             warnings.warn(f"{exc}: the plane method locates the mouse", stacklevel=2)
         else:
-            framing = framing.with_locator(carried, "the checkpoints' rig")
+            if framing.locator is None or carried.cameras:
+                framing = framing.with_locator(carried, "the checkpoints' rig")
     return framing, found
 
 
