@@ -19,7 +19,7 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import DatasetError
+from ..errors import ConfigError, DatasetError
 from .recording import EVAL_DIR
 
 CAMERAS_FILE = "opencv_cameras.json"
@@ -88,6 +88,14 @@ def recorded_source(dataset_dir: str | os.PathLike) -> list[Path]:
         candidates.append(resolved.parents[len(parts) - 1] / recording)
     candidates.append(resolved.parent / recording)
     return list(dict.fromkeys(candidates))
+
+
+def training_dataset(dataset: str | os.PathLike | None) -> Path:
+    """A training stage's ``dataset`` setting as an absolute folder; a one-line
+    :class:`~mouselift.errors.ConfigError` when none is given."""
+    if dataset is None:
+        raise ConfigError("no dataset: give --dataset (a prepared dataset folder)")
+    return Path(dataset).absolute()
 
 
 def dataset_recording(dataset_dir: str | os.PathLike) -> Path | None:

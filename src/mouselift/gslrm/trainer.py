@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 
 from ..cameras.rays import pixel_rays
 from ..data.dataset_rig import resolve_rig
-from ..data.layout import read_split
+from ..data.layout import read_split, training_dataset
 from ..errors import ConfigError
 from ..images import MOUSE_ALPHA_THRESHOLD, chw_to_uint8, image_grid
 from ..metrics import load_lpips
@@ -101,11 +101,9 @@ class GSLRMStage(Stage):
     collate_fn = staticmethod(collate_gslrm)
 
     def __init__(self, config: TrainGSLRMConfig) -> None:
-        if config.dataset is None:
-            raise ConfigError("no dataset: give --dataset (a prepared dataset folder)")
         super().__init__(config)
         self.config: TrainGSLRMConfig = config
-        self.dataset_dir = Path(config.dataset).absolute()
+        self.dataset_dir = training_dataset(config.dataset)
 
     # --- models --------------------------------------------------------------------------
     def build(self, run: Run) -> torch.nn.Module:

@@ -78,3 +78,22 @@ class MultiViewDataset(SplitDataset):
         targets = composite(adjusted, background, channels_last=False)
         return {"targets": targets, "poses": poses, "background": background,
                 "index": torch.tensor(index)}
+
+
+def training_views(dataset_dir: str | os.PathLike, split: str, rig: Rig, augment: Any,
+                   seed: int) -> MultiViewDataset:
+    """The training items of a Stage-1 run (the pipeline's or its autoencoder's), augmented as
+    ``augment`` (an :class:`~.train_config.AugmentConfig`) says."""
+    return MultiViewDataset(dataset_dir, split, rig, backgrounds=list(augment.backgrounds),
+                            brightness=augment.brightness, contrast=augment.contrast, seed=seed)
+
+
+def validation_views(dataset_dir: str | os.PathLike, split: str, rig: Rig, samples: int
+                     ) -> MultiViewDataset | None:
+    """The validation items (on white, unaugmented), or ``None`` when no validation is asked
+    for or the dataset has no such split."""
+    from ..data.layout import read_split
+
+    if not samples or not read_split(dataset_dir, split, missing_ok=True):
+        return None
+    return MultiViewDataset(dataset_dir, split, rig)

@@ -27,14 +27,14 @@ from diffusers import DDPMScheduler
 
 from ..cameras.rig import Rig
 from ..data.dataset_rig import resolve_rig
-from ..data.layout import read_split
+from ..data.layout import training_dataset
 from ..errors import ConfigError
 from ..images import WHITE, chw_to_uint8, composite, image_grid
 from ..train import Run, Stage, TrainResult, Validation, train_stage
 from .attention import set_multiview_attention
 from .camera_embedding import CameraEmbedding, time_embed_dim
 from .config import load_mvdiff_config
-from .dataset import MultiViewDataset
+from .dataset import MultiViewDataset, training_views, validation_views
 from .losses import diffusion_loss, evaluate_loss
 from .pipeline import PIPELINE_DIR, MultiViewDiffusionPipeline
 from .train_config import TrainMVDiffConfig
@@ -99,11 +99,9 @@ class MVDiffStage(Stage):
     payload_dirs = (PIPELINE_DIR,)
 
     def __init__(self, config: TrainMVDiffConfig) -> None:
-        if config.dataset is None:
-            raise ConfigError("no dataset: give --dataset (a prepared dataset folder)")
         super().__init__(config)
         self.config: TrainMVDiffConfig = config
-        self.dataset_dir = Path(config.dataset).absolute()
+        self.dataset_dir = training_dataset(config.dataset)
 
     def build(self, run: Run) -> torch.nn.Module:
         config, device = self.config, run.device
@@ -123,17 +121,14 @@ class MVDiffStage(Stage):
         self.noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
         # the trainable model gets float32 inputs; autocast (if any) lowers them
         self.prompts = pipe.prompt_embeds.to(device, torch.float32)
-        self.val_dataset = None
-        if config.validation_samples and read_split(self.dataset_dir, config.val_split,
-                                                    missing_ok=True):
-            self.val_dataset = MultiViewDataset(self.dataset_dir, config.val_split, self.rig)
+        self.val_dataset = validation_views(self.dataset_dir, config.val_split, self.rig,
+                                            config.validation_samples)
         return model
 
     def train_dataset(self) -> MultiViewDataset:
-        config, aug = self.config, self.config.augment
-        return MultiViewDataset(self.dataset_dir, config.train_split, self.rig,
-                                backgrounds=list(aug.backgrounds), brightness=aug.brightness,
-                                contrast=aug.contrast, seed=config.seed)
+        config = self.config
+        return training_views(self.dataset_dir, config.train_split, self.rig, config.augment,
+                              config.seed)
 
     def loss(self, model: torch.nn.Module, batch: dict[str, Any], generator: torch.Generator
              ) -> torch.Tensor:

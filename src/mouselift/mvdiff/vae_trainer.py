@@ -27,15 +27,15 @@ import torch
 from diffusers import AutoencoderKL
 
 from ..data.dataset_rig import resolve_rig
-from ..data.layout import read_split
-from ..errors import ConfigError, WeightsError
+from ..data.layout import training_dataset
+from ..errors import WeightsError
 from ..images import chw_to_uint8, image_grid
 from ..metrics import psnr
 from ..train import Run, Stage, TrainResult, Validation, train_stage
 from ..train.checkpoints import resolve_payload
 from .components import build_vae
 from .config import load_mvdiff_config
-from .dataset import MultiViewDataset
+from .dataset import MultiViewDataset, training_views, validation_views
 from .train_config import TrainVAEConfig
 
 #: A VAE training checkpoint's payload (and a pipeline folder's VAE component).
@@ -76,11 +76,9 @@ class VAEStage(Stage):
     payload_dirs = (VAE_DIR,)
 
     def __init__(self, config: TrainVAEConfig) -> None:
-        if config.dataset is None:
-            raise ConfigError("no dataset: give --dataset (a prepared dataset folder)")
         super().__init__(config)
         self.config: TrainVAEConfig = config
-        self.dataset_dir = Path(config.dataset).absolute()
+        self.dataset_dir = training_dataset(config.dataset)
         self.arch = load_mvdiff_config(config.init)
         self.size = config.image_size or self.arch.image_size
 
@@ -96,17 +94,14 @@ class VAEStage(Stage):
             vae = build_vae(self.arch.model_copy(update={"image_size": self.size}))
         self.vae = vae.to(run.device)
         self.device = run.device
-        self.val_dataset = None
-        if config.validation_samples and read_split(self.dataset_dir, config.val_split,
-                                                    missing_ok=True):
-            self.val_dataset = MultiViewDataset(self.dataset_dir, config.val_split, self.rig)
+        self.val_dataset = validation_views(self.dataset_dir, config.val_split, self.rig,
+                                            config.validation_samples)
         return _Autoencoder(self.vae).train()
 
     def train_dataset(self) -> MultiViewDataset:
-        config, aug = self.config, self.config.augment
-        return MultiViewDataset(self.dataset_dir, config.train_split, self.rig,
-                                backgrounds=list(aug.backgrounds), brightness=aug.brightness,
-                                contrast=aug.contrast, seed=config.seed)
+        config = self.config
+        return training_views(self.dataset_dir, config.train_split, self.rig, config.augment,
+                              config.seed)
 
     def loss(self, model: torch.nn.Module, batch: dict[str, Any], generator: torch.Generator
              ) -> torch.Tensor:
