@@ -169,3 +169,38 @@ def test_eval_with_nothing_given_evaluates_the_built_in_models(built, tmp_path, 
     with pytest.raises(ConfigError, match="leave out --gslrm"):
         evaluate_dataset(out / "dataset", tmp_path / "e2", builtin=True,
                          gslrm=out / "models" / "stage2")
+
+
+def test_eval_scores_the_locator_the_models_carry_when_the_dataset_has_none(built, tmp_path,
+                                                                           monkeypatch):
+    """A dataset too short to fit a locator, cut from the calibration the models' locator was
+    fitted for: eval's localisation scores the models' one; from another calibration it keeps
+    the dataset's."""
+    from dataclasses import replace
+
+    from mouselift.data.framing.locator import OneViewLocator, fit_locator
+    from mouselift.data.prepare.locator import dataset_observations
+    from mouselift.data.prepare.manifest import sample_records
+    from mouselift.flows.evaluate.localisation import score_localisation
+
+    out, _ = built
+    dataset = out / "dataset"  # the tiny recipe's: too short for any camera model
+    names = [json.loads(line)["sample"] for line in
+             (dataset / "manifest.jsonl").read_text().splitlines()][:3]
+    own = OneViewLocator.load(dataset)
+    assert not own.cameras
+    train, _, _ = dataset_observations(sample_records(dataset))
+    with monkeypatch.context() as patch:  # a locator fitted on these few frames all the same
+        patch.setattr("mouselift.data.framing.locator.MIN_FRAMES", 5)
+        patch.setattr("mouselift.data.framing.locator.MIN_REFERENCE_VIEWS", 1)
+        carried = fit_locator(own.calibration, train, threshold=127).to_dict()
+    info, _ = score_localisation(dataset, names, carried)
+    assert info["locator_from"] == "the checkpoints' rig"
+    other = OneViewLocator.from_dict(carried)
+    moved = []
+    for camera in other.calibration:
+        w2c = camera.w2c.copy()
+        w2c[0, 3] += 5.0
+        moved.append(replace(camera, w2c=w2c))
+    info, _ = score_localisation(dataset, names, replace(other, calibration=moved).to_dict())
+    assert info["locator_from"] == str(dataset / "locator.json")

@@ -25,19 +25,35 @@ from ...data.framing.locator import (
     score_one_view,
     summarize_scores,
 )
-from ...data.prepare.locator import record_observations, record_shapes
+from ...data.prepare.locator import check_calibration, record_observations, record_shapes
 from ...data.sample import SampleError, load_sample_record
 from ...errors import DatasetError
 
 
-def score_localisation(dataset_dir: Path, names: Sequence[str]
+def score_localisation(dataset_dir: Path, names: Sequence[str],
+                       carried: dict[str, Any] | None = None
                        ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """``(eval.json's localisation, per sample name its per-camera scores)``; without a locator
-    or mask shapes ``{"available": False, "reason": …}`` and no scores."""
+    or mask shapes ``{"available": False, "reason": …}`` and no scores. ``carried``: the locator
+    the evaluated checkpoints carry (``Rig.locator``), scored instead of the dataset's when that
+    has no camera model (a recording too short to fit one) or there is none, and the dataset was
+    cut from the cameras it was fitted for — as ``infer`` chooses (``locator_from`` says
+    which)."""
+    source = str(dataset_dir / LOCATOR_FILE)
     try:
         locator = OneViewLocator.load(dataset_dir / LOCATOR_FILE)
     except LocatorError as exc:
-        return {"available": False, "reason": f"{exc} (`mouselift locator DATASET` fits one)"}, {}
+        locator, missing = None, f"{exc} (`mouselift locator DATASET` fits one)"
+    if (locator is None or not locator.cameras) and carried is not None:
+        try:
+            theirs = OneViewLocator.from_dict(carried, "the checkpoints' locator")
+        except LocatorError:
+            theirs = None
+        if theirs is not None and (locator is None or theirs.cameras) and _same_calibration(
+                dataset_dir, names, theirs):
+            locator, source = theirs, "the checkpoints' rig"
+    if locator is None:
+        return {"available": False, "reason": missing}, {}
     per_sample: dict[str, list[dict[str, Any]]] = {}
     scores = []
     for name in names:
@@ -52,10 +68,20 @@ def score_localisation(dataset_dir: Path, names: Sequence[str]
         mine = score_one_view(locator, locator.calibration, record_observations(record, shapes))
         per_sample[name] = [s.to_dict() for s in mine]
         scores.extend(mine)
-    return {"available": True, "locator": locator_line(locator),
+    return {"available": True, "locator": locator_line(locator), "locator_from": source,
             "centre_height_mm": locator.centre_height_mm,
             "per_camera": {str(k): v for k, v in
                            summarize_scores(scores, len(locator.calibration)).items()}}, per_sample
+
+
+def _same_calibration(dataset_dir: Path, names: Sequence[str], locator: OneViewLocator) -> bool:
+    """Whether the dataset's frames were cut from the cameras ``locator`` was fitted for."""
+    try:
+        check_calibration(dataset_dir, load_sample_record(dataset_dir / names[0]),
+                          locator.calibration)
+    except (SampleError, DatasetError, KeyError, ValueError):
+        return False
+    return True
 
 
 __all__ = ["score_localisation"]

@@ -39,6 +39,7 @@ class _Models:
     gslrm: GSLRM | None = None
     lift: Any = None  # LiftModels (imported lazily: diffusers)
     info: dict[str, Any] = field(default_factory=dict)
+    rig: Any = None  # the checkpoints' Rig
 
 
 def _load_models(gslrm: str | os.PathLike | None, mvdiff: str | os.PathLike | None,
@@ -54,10 +55,12 @@ def _load_models(gslrm: str | os.PathLike | None, mvdiff: str | os.PathLike | No
         models.lift = LiftModels.load(mvdiff, gslrm, device=str(device), dtype=dtype)
         models.gslrm = models.lift.gslrm
         models.info = models.lift.describe()
+        models.rig = models.lift.rig
     elif gslrm is not None:
         stage2 = Stage2Model.load(gslrm, device=device)
         models.gslrm = stage2.gslrm
         models.info = stage2.describe()
+        models.rig = stage2.rig
     return models
 
 
@@ -159,7 +162,8 @@ def evaluate_dataset(
                       device=torch_device, seed=seed, sampler=sampler, filters=filters,
                       min_opacity=min_opacity)
 
-    localisation, located = score_localisation(dataset_dir, chosen)
+    carried = models.rig.locator if models.rig is not None else None
+    localisation, located = score_localisation(dataset_dir, chosen, carried)
     active = [e for e in EVALUATIONS if e.can_run(setup)]
     grid = min(active, key=lambda e: e.figure_rank, default=None)
     extremes = Extremes(GRID_SAMPLES)
