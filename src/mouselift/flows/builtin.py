@@ -39,6 +39,7 @@ from ..config import StrictModel, load_config
 from ..data.prepare.config import PrepareConfig
 from ..data.synth.config import SynthConfig
 from ..errors import ConfigError
+from ..jsonfile import read_json
 from ..weights import MADE_BY_FILE, STAGE1_DIR, STAGE2_DIR, weight_digests
 
 BUILTIN_FORMAT = "mouselift-builtin"
@@ -131,7 +132,7 @@ def _recording(folder: Path, synth: SynthConfig, progress: bool) -> str:
     from ..data.synth import synthesize
 
     if folder.exists():
-        info = _json(folder / "ground_truth.json")
+        info = read_json(folder / "ground_truth.json", ConfigError, "recording's ground truth")
         if info.get("config") != synth.model_dump(mode="json"):
             raise ConfigError(f"{folder}: a recording made with other synth settings (remove "
                               "it, or use another OUT)")
@@ -147,25 +148,31 @@ def _dataset(recording: Path, folder: Path, prepare: PrepareConfig, progress: bo
     return f"made ({summary.written} samples)" if summary.written else "done"
 
 
-_LOADERS = {"vae": ("mouselift.mvdiff.train_config", "load_train_vae_config",
-                    "mouselift.mvdiff.vae_trainer", "train_vae"),
-            "mvdiff": ("mouselift.mvdiff.train_config", "load_train_mvdiff_config",
-                       "mouselift.mvdiff.trainer", "train_mvdiff"),
-            "gslrm": ("mouselift.gslrm.train_config", "load_train_gslrm_config",
-                      "mouselift.gslrm.trainer", "train_gslrm")}
+def _stage_functions(stage: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``(config loader, train function)`` of a training step (imported when it runs)."""
+    if stage == "vae":
+        from ..mvdiff.train_config import load_train_vae_config
+        from ..mvdiff.vae_trainer import train_vae
+
+        return load_train_vae_config, train_vae
+    if stage == "mvdiff":
+        from ..mvdiff.train_config import load_train_mvdiff_config
+        from ..mvdiff.trainer import train_mvdiff
+
+        return load_train_mvdiff_config, train_mvdiff
+    from ..gslrm.train_config import load_train_gslrm_config
+    from ..gslrm.trainer import train_gslrm
+
+    return load_train_gslrm_config, train_gslrm
 
 
 def _train(stage: str, recipe: TrainRecipe, output: Path, common: dict[str, Any],
            progress: bool) -> str:
     """Train (or resume, or skip) one stage's run in ``output``."""
-    import importlib
-
     from ..config import merge_overrides
     from ..train.checkpoints import list_checkpoints
 
-    config_module, config_loader, train_module, train_function = _LOADERS[stage]
-    load = getattr(importlib.import_module(config_module), config_loader)
-    train = getattr(importlib.import_module(train_module), train_function)
+    load, train = _stage_functions(stage)
     config = load(recipe.config, merge_overrides(recipe.set, {**common,
                                                               "output_dir": str(output)}))
     found = list_checkpoints(output)
@@ -217,16 +224,9 @@ def _write_made_by(folder: Path, made_by: dict[str, Any]) -> None:
     """``mouselift.json`` of a built-in model folder: ``made_by`` and the weight files' SHA-256
     (merged into an existing ``mouselift.json``, the GS-LRM folder's own)."""
     path = folder / MADE_BY_FILE
-    existing = _json(path) if path.is_file() else {}
+    existing = read_json(path, ConfigError) if path.is_file() else {}
     atomic_write_text(path, json.dumps(
         {**existing, "builtin": {**made_by, "weights": weight_digests(folder)}}, indent=1) + "\n")
-
-
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 __all__ = ["BUILTIN_FORMAT", "BuiltinRecipe", "BuiltinResult", "TrainRecipe",

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ from ..atomic import atomic_write_json, atomic_write_path, check_result_folder, 
 from ..cameras import read_calibration
 from ..cameras.facelift import write_opencv_cameras
 from ..cameras.rig import Rig
-from ..data.framing.locator import LocatorError, OneViewLocator
+from ..data.framing.locator import OneViewLocator, carried_instead
 from ..data.framing.training import TrainingFraming
 from ..data.layout import CAMERAS_FILE, is_dataset
 from ..data.png import write_png
@@ -159,14 +158,9 @@ def training_framing(rig: Rig, dataset: str | os.PathLike | None,
     framing, found = _dataset_framing(rig, dataset)
     if locator is not None:
         return framing.with_locator(OneViewLocator.load(locator), str(locator)), found
-    if (framing.locator is None or not framing.locator.cameras) and rig.locator is not None:
-        try:
-            carried = OneViewLocator.from_dict(rig.locator, "the checkpoints' locator")
-        except LocatorError as exc:
-            warnings.warn(f"{exc}: the plane method locates the mouse", stacklevel=2)
-        else:
-            if framing.locator is None or carried.cameras:
-                framing = framing.with_locator(carried, "the checkpoints' rig")
+    carried = carried_instead(framing.locator, rig.locator)
+    if carried is not None:
+        framing = framing.with_locator(carried, "the checkpoints' rig")
     return framing, found
 
 

@@ -34,10 +34,12 @@ dataset folder and beside ``rig.json`` in both stages' checkpoints.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,14 +117,22 @@ def shape_frame(shape: MaskShape) -> ShapeFrame:
     xx, yy, xy = shape.second
     theta = 0.5 * math.atan2(2 * xy, xx - yy)
     c, s = math.cos(theta), math.sin(theta)
-    m30, m03, m21, m12 = shape.third
-    skew = c ** 3 * m30 + 3 * c * c * s * m21 + 3 * c * s * s * m12 + s ** 3 * m03
-    if skew < 0:
+    if third_moment(shape.third, (c, s), (c, s)) < 0:
         c, s = -c, -s
     var1 = c * c * xx + 2 * c * s * xy + s * s * yy
     var2 = s * s * xx - 2 * c * s * xy + c * c * yy
     return ShapeFrame(np.array([c, s]), np.array([-s, c]), math.sqrt(max(var1, 1e-6)),
                       math.sqrt(max(var2, 1e-6)))
+
+
+def third_moment(third: tuple[float, float, float, float], a: Any, b: Any) -> float:
+    """``E[(x·a)²(x·b)]`` of a mask from its central third moments ``(xxx, yyy, xxy, xyy)``
+    (:class:`MaskShape`), for directions ``a``, ``b`` (2,)."""
+    m30, m03, m21, m12 = third
+    a1, a2 = float(a[0]), float(a[1])
+    b1, b2 = float(b[0]), float(b[1])
+    return (a1 * a1 * b1 * m30 + (a1 * a1 * b2 + 2 * a1 * a2 * b1) * m21
+            + (a2 * a2 * b1 + 2 * a1 * a2 * b2) * m12 + a2 * a2 * b2 * m03)
 
 
 def plane_depth(camera: Camera, pixel: np.ndarray, height_mm: float) -> float | None:
@@ -155,11 +165,8 @@ def shape_features(shape: MaskShape, camera: Camera, height_mm: float
         return None
     e1, e2, l1, l2 = frame.e1, frame.e2, frame.l1, frame.l2
     c1, s1 = float(e1[0]), float(e1[1])
-    m30, m03, m21, m12 = shape.third
-    skew_major = c1 ** 3 * m30 + 3 * c1 * c1 * s1 * m21 + 3 * c1 * s1 * s1 * m12 + s1 ** 3 * m03
-    b1, b2 = -s1, c1
-    skew_cross = (c1 * c1 * b1 * m30 + (c1 * c1 * b2 + 2 * c1 * s1 * b1) * m21
-                  + (s1 * s1 * b1 + 2 * c1 * s1 * b2) * m12 + s1 * s1 * b2 * m03)
+    skew_major = third_moment(shape.third, e1, e1)
+    skew_cross = third_moment(shape.third, e1, e2)
     x0, y0, x1, y1 = shape.box
     box = np.array([(x0 + x1) / 2 - u, (y0 + y1) / 2 - v])
     nu, nv = 2 * u / shape.width - 1, 2 * v / shape.height - 1
@@ -241,10 +248,7 @@ class CameraLocator:
     error_mm: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def cues(self, features: np.ndarray, frame: ShapeFrame, shape: MaskShape) -> Cues:
-        offset = self.offset(features[None])[0]
-        pixel = np.asarray(shape.centroid) + frame.to_pixels(offset)
-        return Cues(pixel, float(np.exp(self.log_depth(features[None])[0, 0])),
-                    float(self.height(features[None])[0, 0]))
+        return predict_cues(self.offset, self.log_depth, self.height, features, frame, shape)
 
     def fuse(self, camera: Camera, cues: Cues) -> np.ndarray:
         """The point (world mm) that best agrees with ``cues`` (module docstring)."""
@@ -274,6 +278,14 @@ class CameraLocator:
                    Ridge.from_dict(data["log_depth"]), Ridge.from_dict(data["height"]),
                    {k: float(v) for k, v in data["sigma_mm"].items()},
                    dict(data.get("error_mm") or {}))
+
+
+def predict_cues(offset: Ridge, log_depth: Ridge, height: Ridge, features: np.ndarray,
+                 frame: ShapeFrame, shape: MaskShape) -> Cues:
+    """The three cues of one view (module docstring) from its :data:`FEATURES` and frame."""
+    pixel = np.asarray(shape.centroid) + frame.to_pixels(offset(features[None])[0])
+    return Cues(pixel, float(np.exp(log_depth(features[None])[0, 0])),
+                float(height(features[None])[0, 0]))
 
 
 def fuse_cues(camera: Camera, cues: Cues, sigma_mm: dict[str, float]) -> np.ndarray:
@@ -347,8 +359,9 @@ class OneViewLocator:
                                f"({self.unavailable.get(camera_index, 'not fitted')})")
         return self.cameras[camera_index]
 
-    @property
+    @functools.cached_property
     def fingerprints(self) -> list[str]:
+        """The calibration cameras' fingerprints (computed once: every locate checks one)."""
         return [camera_fingerprint(c) for c in self.calibration]
 
     def locate(self, camera_index: int, camera: Camera, shape: MaskShape) -> LocatorEstimate:
@@ -418,6 +431,22 @@ class OneViewLocator:
         fitted = ", ".join(str(k) for k in sorted(self.cameras)) or "none"
         return (f"one-view locator ({len(self.calibration)} cameras, fitted for {fitted}; "
                 f"{self.source.get('dataset', 'dataset unknown')})")
+
+
+def carried_instead(own: OneViewLocator | None, carried: dict[str, Any] | None
+                    ) -> OneViewLocator | None:
+    """The locator checkpoints carry (``Rig.locator``'s content) when it should serve instead of
+    ``own`` (a dataset's): ``own`` is missing, or has no camera model (a recording too short to
+    fit one) while the carried one has. ``None`` otherwise; a malformed carried locator is
+    set aside with a warning."""
+    if carried is None or (own is not None and own.cameras):
+        return None
+    try:
+        theirs = OneViewLocator.from_dict(carried, "the checkpoints' locator")
+    except LocatorError as exc:
+        warnings.warn(f"{exc}: set aside", stacklevel=2)
+        return None
+    return theirs if own is None or theirs.cameras else None
 
 
 def _camera(data: dict[str, Any]) -> Camera:
@@ -523,18 +552,14 @@ def fit_camera(index: int, camera: Camera, observations: Sequence[Observation],
     focal = math.sqrt(camera.K[0, 0] * camera.K[1, 1])
     best: tuple[float, float, dict[str, float], np.ndarray] | None = None
     for penalty in PENALTIES:
-        predicted = []
+        cues: list[Cues] = []  # in frame order: the folds are contiguous runs of it
         for fold in range(FOLDS):
             train, test = folds != fold, folds == fold
             models = _fit_cues(x[train], [f for f, t in zip(frames, train, strict=True) if t],
                                [s for s, t in zip(shapes, train, strict=True) if t],
                                pixels[train], depths[train], heights[train], penalty)
-            model = CameraLocator(index, camera.name, "", 0, penalty, *models,
-                                  sigma_mm={"lateral": 1.0, "depth": 1.0, "height": 1.0})
-            for i in np.flatnonzero(test):
-                predicted.append((i, model.cues(x[i], frames[i], shapes[i])))
-        predicted.sort(key=lambda item: item[0])
-        cues = [c for _, c in predicted]
+            cues += [predict_cues(*models, x[i], frames[i], shapes[i])
+                     for i in np.flatnonzero(test)]
         lateral = np.array([np.linalg.norm(c.pixel - p) * d / focal / math.sqrt(2)
                             for c, p, d in zip(cues, pixels, depths, strict=True)])
         sigma = {"lateral": _rms(lateral), "depth": _rms([c.depth for c in cues] - depths),
@@ -704,6 +729,7 @@ __all__ = [
     "OneViewLocator",
     "OneViewScore",
     "camera_fingerprint",
+    "carried_instead",
     "fit_camera",
     "fit_locator",
     "format_scores",

@@ -113,13 +113,15 @@ class DatasetStats:
     reprojection_error_median_px: float | None = None
 
 
-def rebuild(out_dir: Path, *, expected_frames: set[int], gap_frames: int) -> DatasetStats:
+def rebuild(out_dir: Path, *, expected_frames: set[int], gap_frames: int,
+            records: list[dict] | None = None) -> DatasetStats:
     """Rewrite manifest, lists and return dataset stats (caller writes ``summary.json``).
 
     ``expected_frames``: all selected non-gap frames of the whole run (every shard);
-    ``gap_frames``: number of selected frames dropped as split gaps.
+    ``gap_frames``: number of selected frames dropped as split gaps; ``records``: the samples'
+    records when the caller has read them already (:func:`sample_records`).
     """
-    records = sample_records(out_dir)
+    records = sample_records(out_dir) if records is None else records
     skipped = skipped_records(out_dir)
     atomic_write_text(
         out_dir / MANIFEST_FILE, "".join(json.dumps(r) + "\n" for r in records)

@@ -335,8 +335,9 @@ def prepare_dataset(
     finally:
         bar.close()
         with locked(out):
+            records = sample_records(out)  # read once: the manifest and the locator
             stats = rebuild(out, expected_frames={int(f) for f in to_do},
-                            gap_frames=int(np.sum(plan.labels == GAP)))
+                            gap_frames=int(np.sum(plan.labels == GAP)), records=records)
             summary = PrepareSummary(
                 out_dir=str(out),
                 recording=str(recording.root),
@@ -353,7 +354,7 @@ def prepare_dataset(
             )
             if completed:
                 if config.locator and not stats.pending:
-                    summary.locator = _fit_locator(out, recording, config)
+                    summary.locator = _fit_locator(out, recording, config, records)
                 _write_summary(out, summary, plan)
     return summary
 
@@ -385,12 +386,13 @@ def _run_frames(recording: Recording, held_out: Recording | None, out: Path,
     return _run_parallel(recording, held_out, out, config, parts, labels, bar)
 
 
-def _fit_locator(out: Path, recording: Recording, config: PrepareConfig) -> str:
+def _fit_locator(out: Path, recording: Recording, config: PrepareConfig,
+                 records: list[dict[str, Any]]) -> str:
     """Fit ``out/locator.json`` from the records; one line saying what was fitted (or why
     not)."""
     try:
-        fitted = fit_from_records(out, recording.cameras, sample_records(out),
-                                  config.mask_threshold, recording=str(recording.root))
+        fitted = fit_from_records(out, recording.cameras, records, config.mask_threshold,
+                                  recording=str(recording.root))
     except (LocatorError, DatasetError) as exc:
         return f"not fitted ({exc})"
     return locator_line(fitted.locator)

@@ -21,6 +21,7 @@ from ...data.framing.locator import (
     LOCATOR_FILE,
     LocatorError,
     OneViewLocator,
+    carried_instead,
     locator_line,
     score_one_view,
     summarize_scores,
@@ -44,14 +45,9 @@ def score_localisation(dataset_dir: Path, names: Sequence[str],
         locator = OneViewLocator.load(dataset_dir / LOCATOR_FILE)
     except LocatorError as exc:
         locator, missing = None, f"{exc} (`mouselift locator DATASET` fits one)"
-    if (locator is None or not locator.cameras) and carried is not None:
-        try:
-            theirs = OneViewLocator.from_dict(carried, "the checkpoints' locator")
-        except LocatorError:
-            theirs = None
-        if theirs is not None and (locator is None or theirs.cameras) and _same_calibration(
-                dataset_dir, names, theirs):
-            locator, source = theirs, "the checkpoints' rig"
+    theirs = carried_instead(locator, carried)
+    if theirs is not None and _same_calibration(dataset_dir, names, theirs):
+        locator, source = theirs, "the checkpoints' rig"
     if locator is None:
         return {"available": False, "reason": missing}, {}
     per_sample: dict[str, list[dict[str, Any]]] = {}
