@@ -171,6 +171,32 @@ def test_eval_with_nothing_given_evaluates_the_built_in_models(built, tmp_path, 
                          gslrm=out / "models" / "stage2")
 
 
+def test_reconstruct_without_a_checkpoint_uses_the_built_in_stage_2(capsys, built, tmp_path,
+                                                                   monkeypatch):
+    """The built-in Stage 2 reconstructs a sample's real views as the same model given by path
+    does (the same Gaussians), and says so in one line and in metrics.json."""
+    from mouselift.errors import WeightsError
+    from mouselift.flows.reconstruct import reconstruct
+
+    out, _ = built
+    sample = sorted((out / "dataset").glob("sample_*"))[0]
+    monkeypatch.setenv("MOUSELIFT_BUILTIN", str(out / "models"))
+    code, stdout, _ = run_cli(capsys, "reconstruct", str(sample), str(tmp_path / "builtin"),
+                              "--turntable-frames", "2", "--quiet")
+    assert code == 0
+    assert "using the built-in models (recipe tiny" in stdout
+    metrics = json.loads((tmp_path / "builtin" / "metrics.json").read_text())
+    assert metrics["builtin"]["stage2"] == str(out / "models" / "stage2")
+    given = reconstruct(sample, tmp_path / "given", out / "models" / "stage2",
+                        turntable_frames=2, progress=False)
+    assert given.metrics["builtin"] is None
+    assert given.metrics["inputs"] == metrics["inputs"]
+    assert given.metrics["num_gaussians"] == metrics["num_gaussians"]
+    monkeypatch.setenv("MOUSELIFT_BUILTIN", str(tmp_path / "none"))
+    with pytest.raises(WeightsError, match="no built-in models"):
+        reconstruct(sample, tmp_path / "x", progress=False)
+
+
 def test_eval_scores_the_locator_the_models_carry_when_the_dataset_has_none(built, tmp_path,
                                                                            monkeypatch):
     """A dataset too short to fit a locator, cut from the calibration the models' locator was

@@ -11,6 +11,11 @@ from .options import OVERWRITE_OPTION, THREADS_OPTION, require_existing
 EPILOG = """\
 **Examples**
 
+The real views of a prepared sample with the built-in Stage 2 (no checkpoint to give; it knows
+synthetic mice only):
+
+    mouselift reconstruct out/dataset/sample_000000 out/rec
+
 The real views of a prepared sample with FaceLift's released GS-LRM (on a GPU):
 
     mouselift reconstruct data/mouse512/sample_000120 out/rec_000120 --gslrm checkpoints/gslrm/ckpt_0000000000021125.pt --device cuda
@@ -30,7 +35,7 @@ views in `VIEWS/eval/` are only used for the metrics. Writes `gaussians.ply`, `t
 def reconstruct(
     views: Path = typer.Argument(..., help="Folder with opencv_cameras.json + RGBA images (e.g. a prepared sample)."),
     out_dir: Path = typer.Argument(..., help="Folder for the outputs (created)."),
-    gslrm: Path = typer.Option(..., "--gslrm", "-g", help="GS-LRM: our model folder, a checkpoint or run folder of `train gslrm` (its newest checkpoint), or FaceLift's .pt file."),
+    gslrm: Path | None = typer.Option(None, "--gslrm", "-g", help="GS-LRM: our model folder, a checkpoint or run folder of `train gslrm` (its newest checkpoint), or FaceLift's .pt file (default: the built-in Stage 2)."),
     device: str = typer.Option("cpu", "--device", help="Torch device (cpu, cuda)."),
     threads: int | None = THREADS_OPTION,
     min_opacity: float = typer.Option(0.04, "--min-opacity", help="Drop Gaussians at or below this opacity."),
@@ -43,7 +48,7 @@ def reconstruct(
     overwrite: bool = OVERWRITE_OPTION,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Reconstruct 3D Gaussians from posed views with a GS-LRM checkpoint."""
+    """Reconstruct 3D Gaussians from posed views with a GS-LRM checkpoint (or the built-in one)."""
     require_existing(("VIEWS", views), ("--gslrm", gslrm), ("--vgg-weights", vgg_weights),
                      ("--lpips-weights", lpips_weights))
     from ..devices import resolve_device

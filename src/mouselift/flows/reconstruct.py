@@ -1,5 +1,8 @@
 """Posed views → Gaussians with a GS-LRM checkpoint (``mouselift reconstruct``).
 
+Without a checkpoint the built-in Stage 2 (:mod:`mouselift.weights`) is used, and said so in
+the terminal and in ``metrics.json`` (``builtin``).
+
 VIEWS is a prepared sample folder, or any folder in FaceLift's layout (``opencv_cameras.json`` +
 the RGBA images it lists). Its views, composited on white (FaceLift's background), go through
 the model with **their own cameras** (a prepared sample's cameras are the frame's real ones in
@@ -46,6 +49,7 @@ from ..splat.outputs import (
     write_splat_outputs,
 )
 from ..train.checkpoints import loaded_from
+from ..weights import BuiltinModels, require_builtin
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class ReconstructResult:
                  f"  {m['num_gaussians']} Gaussians kept of {m['num_predicted']} "
                  f"({m['seconds']['model']:.2f} s model, {m['device']})",
                  f"  gslrm: {loaded_from(m['checkpoint'], m.get('checkpoint_found') or '')}"]
+        if m.get("builtin"):
+            lines.insert(1, f"  {BuiltinModels.line_of(m['builtin'])}")
         for key in ("held_out", "inputs"):
             if m.get(key):
                 lines.append(format_view_scores(key.replace("_", "-"), m[key]))
@@ -68,15 +74,18 @@ class ReconstructResult:
 
 
 def reconstruct(views_dir: str | os.PathLike, out_dir: str | os.PathLike,
-                checkpoint: str | os.PathLike, *, filters: SplatFilters | None = None,
+                checkpoint: str | os.PathLike | None = None, *, filters: SplatFilters | None = None,
                 device: str = "cpu", vgg_weights: str | os.PathLike | None = None,
                 lpips_weights: str | os.PathLike | None = None,
                 turntable_frames: int = 48, turntable_size: int | None = None,
                 progress: bool = True, overwrite: bool = False) -> ReconstructResult:
     """Reconstruct ``views_dir`` with the GS-LRM ``checkpoint`` (ours or FaceLift's ``.pt``)
-    and write the outputs listed in the module docstring to ``out_dir``. ``turntable_size``:
-    default, the model's view resolution."""
+    and write the outputs listed in the module docstring to ``out_dir``. ``checkpoint``
+    ``None``: the built-in Stage 2 (a one-line error where this installation has none).
+    ``turntable_size``: default, the model's view resolution."""
     filters = filters or SplatFilters()
+    builtin = require_builtin() if checkpoint is None else None
+    checkpoint = builtin.stage2 if builtin is not None else checkpoint
     views_dir, out_dir = Path(views_dir), Path(out_dir)
     inputs = (views_dir, checkpoint, vgg_weights, lpips_weights)
     check_result_folder(out_dir, "reconstruct", overwrite=overwrite, inputs=inputs)
@@ -98,6 +107,7 @@ def reconstruct(views_dir: str | os.PathLike, out_dir: str | os.PathLike,
         "mouselift": __version__, "num_predicted": num_predicted(stage2.gslrm, len(views)),
         "num_gaussians": len(gaussians), "filters": filters.model_dump(),
         "metric_background": "white",
+        "builtin": builtin.describe() if builtin is not None else None,
         "seconds": {"load": round(loaded - started, 3), "model": round(model_seconds, 3)},
     }
     input_metrics, input_renders = render_and_score(gaussians, views, lpips)
