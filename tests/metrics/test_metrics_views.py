@@ -118,3 +118,27 @@ def test_format_view_scores():
     line = format_view_scores("held-out", scores, "eval cameras")
     assert line == "  held-out views (2, eval cameras): PSNR 20.00 dB (mouse 15.50 dB), SSIM 0.5000"
     assert format_view_scores("held-out", {**scores, "iou": 0.8125}).endswith(", IoU 0.812")
+
+
+def test_only_what_the_camera_saw_is_scored():
+    """A prediction that draws the mouse where the crop ran past the source image (unseen) is
+    neither an error nor a match: its scores equal a prediction that is right everywhere the
+    camera saw; without the unseen mask the same prediction loses IoU and PSNR."""
+    views = _views(1)
+    unseen = torch.zeros((1, SIZE, SIZE), dtype=torch.bool)
+    unseen[:, 14:, :] = True  # the source image ends at row 14: the mouse is cut there
+    seen_views = SampleViews(views.rgba.clone(), views.cameras, views.names, unseen)
+    seen_views.rgba[:, 14:] = 0.0  # the crop is transparent where there was no source image
+    target = seen_views.rgba[0, ..., :3] * seen_views.rgba[0, ..., 3:] + (
+        1 - seen_views.rgba[0, ..., 3:])
+    whole_mouse = target.clone().double()
+    whole_mouse[14:18, 6:18] = 0.2  # the model draws the rest of the mouse, below the cut
+    alpha = torch.zeros((1, SIZE, SIZE))
+    alpha[:, 6:18, 6:18] = 1.0
+    scored = score_views(whole_mouse[None], seen_views, alphas=alpha)
+    assert scored["iou"] == 1.0 and scored["psnr"] == float("inf")
+    assert scored["per_view"][0]["unseen_fraction"] == round(10 / 24, 4)
+    blind = score_views(whole_mouse[None], SampleViews(seen_views.rgba, views.cameras,
+                                                       views.names), alphas=alpha)
+    assert blind["iou"] == pytest.approx((8 * 12) / (12 * 12))
+    assert blind["psnr"] < 30 and blind["per_view"][0]["unseen_fraction"] == 0.0

@@ -3,6 +3,12 @@
 A sample folder holds ``opencv_cameras.json`` and the RGBA images it lists (``images/cam_XXX.png``;
 alpha = the mouse mask), in the normalised world of ``mouselift prepare``. When the recording had
 held-out cameras, ``eval/`` holds the same layout for them.
+
+**What each camera saw.** A crop that runs past its source image is transparent there: those
+pixels were never seen, so nothing can be said about them (where the source image cuts the
+mouse, the rest of the mouse is there, unseen). :attr:`SampleViews.unseen` marks them, from the
+sample record's crop ``box`` (source edge coordinates) and the source image size
+(:func:`unseen_pixels`); scores skip them (:mod:`mouselift.metrics.views`).
 """
 
 from __future__ import annotations
@@ -33,12 +39,15 @@ class SampleViews:
 
     ``rgba`` float32 ``(V, H, W, 4)`` in [0, 1], RGB straight (not premultiplied), alpha = mask;
     ``cameras`` (V) in the sample's normalised world; ``names`` the image paths relative to the
-    folder (``"images/cam_000.png"``).
+    folder (``"images/cam_000.png"``); ``unseen`` bool ``(V, H, W)``, True where a view's crop
+    lies outside its source image (module docstring), or None when every pixel was seen (or
+    the sample does not say).
     """
 
     rgba: torch.Tensor
     cameras: list[Camera]
     names: list[str]
+    unseen: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.cameras)
@@ -51,7 +60,9 @@ class SampleViews:
     def subset(self, indices: list[int]) -> SampleViews:
         """The views at ``indices`` (in that order)."""
         return SampleViews(
-            self.rgba[indices], [self.cameras[i] for i in indices], [self.names[i] for i in indices]
+            self.rgba[indices], [self.cameras[i] for i in indices],
+            [self.names[i] for i in indices],
+            None if self.unseen is None else self.unseen[indices],
         )
 
     @property
@@ -79,14 +90,30 @@ class SampleViews:
             return self
         rgba = resize_rgba(self.rgba, height, width)
         cameras = [c.resize(width, height) for c in self.cameras]
-        return SampleViews(rgba.contiguous(), cameras, list(self.names))
+        unseen = None
+        if self.unseen is not None:  # a pixel is unseen where most of it was
+            area = torch.nn.functional.interpolate(self.unseen[:, None].float(),
+                                                   size=(height, width), mode="area")
+            unseen = area[:, 0] > 0.5
+        return SampleViews(rgba.contiguous(), cameras, list(self.names), unseen)
+
+    @property
+    def unseen_or_none(self) -> torch.Tensor:
+        """:attr:`unseen`, with all-False for views that do not say."""
+        if self.unseen is not None:
+            return self.unseen
+        return torch.zeros(self.rgba.shape[:3], dtype=torch.bool)
 
     @staticmethod
     def concat(parts: list[SampleViews]) -> SampleViews:
+        unseen = None
+        if any(p.unseen is not None for p in parts):
+            unseen = torch.cat([p.unseen_or_none for p in parts])
         return SampleViews(
             torch.cat([p.rgba for p in parts]),
             [c for p in parts for c in p.cameras],
             [n for p in parts for n in p.names],
+            unseen,
         )
 
 
@@ -132,7 +159,65 @@ def load_sample_views(sample_dir: str | os.PathLike) -> SampleViews:
         images.append(rgba)
     if len({im.shape for im in images}) != 1:
         raise SampleError(f"{sample_dir}: the views have different sizes")
-    return SampleViews(torch.from_numpy(np.stack(images)), cameras, names)
+    height, width = images[0].shape[:2]
+    unseen = _recorded_unseen(sample_dir, names, width, height)
+    return SampleViews(torch.from_numpy(np.stack(images)), cameras, names, unseen)
+
+
+def unseen_pixels(box: Any, source_size: Any, width: int, height: int) -> np.ndarray:
+    """Bool ``(height, width)``: the pixels of a ``width × height`` crop whose centre falls
+    outside its ``source_size`` ``(W, H)`` image. ``box``: the crop's bounds in the source,
+    edge coordinates ``(x0, y0, x1, y1)`` (prepare's record: an axis-aligned scale and shift,
+    so output pixel ``i`` spans ``x0 + [i, i + 1]·(x1 − x0)/width``)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    src_w, src_h = (float(v) for v in source_size)
+    xs = x0 + (np.arange(width) + 0.5) * (x1 - x0) / width
+    ys = y0 + (np.arange(height) + 0.5) * (y1 - y0) / height
+    out_x = (xs < 0) | (xs >= src_w)
+    out_y = (ys < 0) | (ys >= src_h)
+    return out_y[:, None] | out_x[None, :]
+
+
+def _view_source_size(info: dict[str, Any], fallback: Any) -> Any:
+    """A view record's source image size: ``source_size`` (prepare ≥ 0.5), else its mask
+    shape's size (0.4), else ``fallback``."""
+    if info.get("source_size") is not None:
+        return info["source_size"]
+    shape = info.get("mask_shape")
+    if isinstance(shape, dict) and shape.get("size") is not None:
+        return shape["size"]
+    return fallback
+
+
+def _recorded_unseen(sample_dir: Path, names: list[str], width: int, height: int
+                     ) -> torch.Tensor | None:
+    """:attr:`SampleViews.unseen` from the record of ``sample_dir`` (a sample, or its ``eval/``
+    folder: the parent's ``eval_views``); None when the record is absent, says nothing of a
+    view's crop, or no view has an unseen pixel. Held-out views of a record without their
+    source size take the sample's cameras' one when those agree (one recording, one size)."""
+    in_eval = sample_dir.name == EVAL_DIR and (sample_dir.parent / RECORD_FILE).is_file()
+    path = (sample_dir.parent if in_eval else sample_dir) / RECORD_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    rig_views = [v for v in record.get("views") or [] if isinstance(v, dict)]
+    sizes = {tuple(s) for s in (_view_source_size(v, None) for v in rig_views) if s}
+    common = next(iter(sizes)) if len(sizes) == 1 else None
+    by_path = {str(v.get("file_path")): v for v in
+               (record.get("eval_views") if in_eval else rig_views) or [] if isinstance(v, dict)}
+    masks = []
+    for name in names:
+        info = by_path.get(f"{EVAL_DIR}/{name}" if in_eval else name)
+        size = None if info is None else _view_source_size(info, common)
+        if info is None or info.get("box") is None or size is None:
+            masks.append(np.zeros((height, width), dtype=bool))
+            continue
+        masks.append(unseen_pixels(info["box"], size, width, height))
+    stacked = np.stack(masks)
+    return torch.from_numpy(stacked) if stacked.any() else None
 
 
 def has_eval_views(sample_dir: str | os.PathLike) -> bool:
@@ -175,4 +260,5 @@ __all__ = [
     "load_sample_record",
     "load_sample_views",
     "record_similarity",
+    "unseen_pixels",
 ]

@@ -11,6 +11,12 @@ white, or generated views) against the sample's RGBA images composited on white;
 prediction has an alpha: a render's opacity, or for a view generated on white its non-white
 pixels (:func:`~.image.silhouette_on_white`, what Stage 1's evaluation passes); without one
 ``iou: null``.
+
+Only what each camera saw is scored: where a view's crop ran past its source image
+(:attr:`~mouselift.data.sample.SampleViews.unseen`), the prediction is replaced by the target
+(white, no silhouette) before scoring, so a mouse predicted where the camera never looked —
+often rightly: the source image cut the mouse there — is neither an error nor a match.
+``per_view`` gives each view's ``unseen_fraction``.
 """
 
 from __future__ import annotations
@@ -53,10 +59,19 @@ def score_views(
     for k, pred in enumerate(predictions):
         target = composite(views.rgba[k].double(), WHITE)
         mask = views.rgba[k, ..., 3] > MOUSE_ALPHA_THRESHOLD
-        metrics = compute_metrics(pred.detach().cpu().double(), target, mask=mask, lpips=lpips)
-        iou = None if alphas is None else silhouette_iou(
-            alphas[k].detach().cpu(), views.rgba[k, ..., 3], MOUSE_ALPHA_THRESHOLD)
-        per_view.append({"view": views.names[k], **metrics, "iou": iou})
+        pred = pred.detach().cpu().double()
+        alpha = None if alphas is None else alphas[k].detach().cpu()
+        unseen = None if views.unseen is None else views.unseen[k]
+        if unseen is not None and bool(unseen.any()):
+            pred = torch.where(unseen[..., None], target, pred)
+            alpha = None if alpha is None else torch.where(unseen, torch.zeros_like(alpha),
+                                                           alpha)
+        metrics = compute_metrics(pred, target, mask=mask, lpips=lpips)
+        iou = None if alpha is None else silhouette_iou(alpha, views.rgba[k, ..., 3],
+                                                        MOUSE_ALPHA_THRESHOLD)
+        fraction = 0.0 if unseen is None else round(float(unseen.float().mean()), 4)
+        per_view.append({"view": views.names[k], **metrics, "iou": iou,
+                         "unseen_fraction": fraction})
     summary: dict[str, Any] = {"num_views": len(views)}
     for key in VIEW_METRICS:
         values = [v[key] for v in per_view if v.get(key) is not None]
