@@ -238,3 +238,30 @@ def test_errors_are_one_line(mouse_dataset, tmp_path):
     with pytest.raises(DatasetError) as exc:
         collate_gslrm([ds[0], ds[1]])
     assert "use_eval_views" in one_line(exc)
+
+
+def test_target_seen_marks_what_each_camera_did_not_see(mouse_dataset, tmp_path):
+    """``target_seen`` is 0 where a target's crop ran past its source image (from the sample
+    record), 1 elsewhere, resized with the images; a record that says nothing: all ones."""
+    from mouselift.data.layout import read_split
+    from mouselift.data.sample import unseen_pixels
+
+    copy = tmp_path / "ds"
+    shutil.copytree(mouse_dataset, copy)
+    for name in read_split(copy, "train"):
+        record = json.loads((copy / name / "sample.json").read_text())
+        for view in record["views"]:
+            view["box"], view["source_size"] = [400.0, 100.0, 700.0, 400.0], [576, 512]
+        record.pop("eval_views", None)
+        (copy / name / "sample.json").write_text(json.dumps(record))
+    item = GSLRMDataset(copy, "train", seed=0)[0]
+    expected = torch.from_numpy(~unseen_pixels([400.0, 100.0, 700.0, 400.0], (576, 512), 64,
+                                               64)).float()
+    assert item["target_seen"].shape == (RIG_VIEWS + 1, 1, 64, 64)
+    for j in range(RIG_VIEWS):
+        assert torch.equal(item["target_seen"][j, 0], expected)
+    assert torch.equal(item["target_seen"][RIG_VIEWS], torch.ones(1, 64, 64))  # eval: unsaid
+    half = GSLRMDataset(copy, "train", GSLRMDataConfig(image_size=32), seed=0)[0]
+    assert half["target_seen"][0, 0, 0, -1] == 0.0 and half["target_seen"][0, 0, 0, 0] == 1.0
+    plain = GSLRMDataset(mouse_dataset, "train", seed=0)[0]
+    assert plain["target_seen"].shape == (RIG_VIEWS + 1, 1, 64, 64)

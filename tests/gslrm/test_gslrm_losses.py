@@ -289,3 +289,39 @@ def test_ssim_and_lpips_terms():
     assert float(lpips_loss(lpips, x, y, torch.zeros_like(ones))) == 0.0
     with pytest.raises(ValueError, match="alpha"):
         stage2_loss(render, target, None, GSLRMLossConfig(masked=True), 0)
+
+
+def test_unseen_target_pixels_count_for_nothing():
+    """Where a target's camera saw nothing (its crop ran past the source image), a render that
+    differs from the (transparent) target there costs nothing — colour and alpha terms; all
+    ones is FaceLift's loss exactly; the masked losses multiply their mask by it."""
+    render, target, alpha = _batch(7)
+    gen = torch.Generator().manual_seed(8)
+    rendered_alpha = torch.rand(alpha.shape, generator=gen)
+    cfg = GSLRMLossConfig(perceptual=0.0, alpha=0.5)
+    plain, _ = stage2_loss(render, target, alpha, cfg, 0, render_alpha=rendered_alpha)
+    ones = torch.ones_like(alpha)
+    same, _ = stage2_loss(render, target, alpha, cfg, 0, render_alpha=rendered_alpha, seen=ones)
+    assert torch.equal(same, plain)
+    seen = ones.clone()
+    seen[..., 20:, :] = 0.0  # the source image ended at row 20
+    masked, masked_parts = stage2_loss(render, target, alpha, cfg, 0,
+                                       render_alpha=rendered_alpha, seen=seen)
+    r, t = render.double().numpy()[..., :20, :], target.double().numpy()[..., :20, :]
+    ra, a = rendered_alpha.double().numpy()[..., :20, :], alpha.double().numpy()[..., :20, :]
+    assert float(masked_parts["mse"]) == pytest.approx(((r - t) ** 2).mean(), rel=1e-5)
+    assert float(masked_parts["alpha"]) == pytest.approx(((ra - a) ** 2).mean(), rel=1e-5)
+    changed, changed_alpha = render.clone(), rendered_alpha.clone()
+    changed[..., 20:, :] = 0.0
+    changed_alpha[..., 20:, :] = 1.0  # the mouse goes on below the cut
+    again, _ = stage2_loss(changed, target, alpha, cfg, 0, render_alpha=changed_alpha, seen=seen)
+    assert float(again) == pytest.approx(float(masked), rel=1e-6)
+    assert float(stage2_loss(changed, target, alpha, cfg, 0, render_alpha=changed_alpha)[0]) \
+        > float(plain)
+    m_cfg = GSLRMLossConfig(perceptual=0.0, masked=True)
+    _, m_parts = stage2_loss(render, target, alpha, m_cfg, 0, seen=seen)
+    w = alpha.double().numpy()[..., :20, :]
+    assert float(m_parts["mse"]) == pytest.approx(
+        float((w * (r - t) ** 2).sum() / (3 * w.sum())), rel=1e-5)
+    with pytest.raises(ValueError, match="seen must be"):
+        stage2_loss(render, target, alpha, cfg, 0, render_alpha=rendered_alpha, seen=seen[0])

@@ -21,6 +21,9 @@ rescaled accordingly. Because the filter weights sum to one, resizing the compos
 compositing the resized premultiplied colour: there is no fringe of the stored background colour.
 ``target_alpha`` is the (resized) mask. One background per item: ``white`` (FaceLift's), ``black``,
 ``grey``, or ``random`` (one uniform RGB colour per object, FaceLift's ``random``).
+``target_seen`` is the share of each pixel its camera saw: 0 where the crop ran past its
+source image (:attr:`~mouselift.data.sample.SampleViews.unseen`: unknown there, not background),
+1 elsewhere — all ones for samples whose record does not say (FaceLift's data).
 
 **Batch convention** (an item; a batch adds a leading ``B`` to every tensor, see
 :func:`collate_gslrm`):
@@ -36,6 +39,7 @@ key                shape / type          meaning
 ``input_index``    ``(Vi, 2)`` int64     ``(view_idx, scene_idx)`` of each input
 ``target_images``  ``(Vt, 3, H, W)``     as ``input_images``
 ``target_alpha``   ``(Vt, 1, H, W)``     float32 mask (alpha) in [0, 1]
+``target_seen``    ``(Vt, 1, H, W)``     float32 share of the pixel its camera saw, in [0, 1]
 ``target_c2w``     ``(Vt, 4, 4)``        as ``input_c2w``
 ``target_K``       ``(Vt, 3, 3)``        as ``input_K``
 ``target_is_eval`` ``(Vt,)`` bool        the view is a held-out (``eval/``) view
@@ -77,6 +81,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from ..config import StrictModel
@@ -233,19 +238,23 @@ class GSLRMDataset(SplitDataset):
             alpha = rgba[..., 3:4].permute(0, 3, 1, 2)
             rgb = resize(rgb.contiguous(), height, width).clamp(0.0, 1.0)
             alpha = resize(alpha.contiguous(), height, width).clamp(0.0, 1.0)
+            seen = (~sub.unseen_or_none)[:, None].float()
+            if seen.shape[-2:] != (height, width):
+                seen = F.interpolate(seen, size=(height, width), mode="area")
             cams = [c if c.size == (width, height) else c.resize(width, height)
                     for c in sub.cameras]
             k, c2w = cameras_to_tensors(cams)
-            return rgb, alpha, c2w, k
+            return rgb, alpha, seen, c2w, k
 
-        in_rgb, _, in_c2w, in_k = views(rig, choice.inputs)
-        t_rgb, t_alpha, t_c2w, t_k = views(rig, choice.targets)
+        in_rgb, _, _, in_c2w, in_k = views(rig, choice.inputs)
+        t_rgb, t_alpha, t_seen, t_c2w, t_k = views(rig, choice.targets)
         view_ids = list(choice.targets)
         is_eval = [False] * len(view_ids)
         if held_out is not None:
             e = views(held_out, list(range(len(held_out))))
-            t_rgb, t_alpha, t_c2w, t_k = (torch.cat([a, b]) for a, b in
-                                          zip((t_rgb, t_alpha, t_c2w, t_k), e, strict=True))
+            t_rgb, t_alpha, t_seen, t_c2w, t_k = (
+                torch.cat([a, b]) for a, b in zip((t_rgb, t_alpha, t_seen, t_c2w, t_k), e,
+                                                  strict=True))
             view_ids += [len(rig) + j for j in range(len(held_out))]
             is_eval += [True] * len(held_out)
         depth: dict[str, torch.Tensor] = {}
@@ -262,6 +271,7 @@ class GSLRMDataset(SplitDataset):
             "input_index": pairs(choice.inputs),
             "target_images": t_rgb,
             "target_alpha": t_alpha,
+            "target_seen": t_seen,
             "target_c2w": t_c2w,
             "target_K": t_k,
             "target_is_eval": torch.tensor(is_eval, dtype=torch.bool),

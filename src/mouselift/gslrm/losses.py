@@ -305,8 +305,15 @@ def stage2_loss(render: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor 
                 lpips: LPIPS | LPIPSUnavailable | None = None,
                 render_alpha: torch.Tensor | None = None,
                 depths: DepthTerms | None = None,
+                seen: torch.Tensor | None = None,
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The weighted Stage-2 loss of renders against targets, ``(B, V, 3, H, W)`` in [0, 1].
+
+    ``seen`` ``(B, V, 1, H, W)``: the share of each target pixel its camera saw (the dataset's
+    ``target_seen``); where it is below one, every image term and the alpha term are averaged
+    over the seen pixels only (the mask of the masked losses, multiplied by it) — a crop that ran
+    past its source image is unknown there, not background. None, or all ones: FaceLift's loss
+    exactly.
 
     ``alpha`` ``(B, V, 1, H, W)``: the target masks (needed when ``config.masked`` or
     ``config.alpha``); ``render_alpha`` (same shape): the renders' accumulated opacity (needed
@@ -330,6 +337,13 @@ def stage2_loss(render: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor 
             raise ValueError(f"alpha must be (B, V, 1, H, W), got {tuple(alpha.shape)}")
     if config.masked:
         mask = dilate_mask(alpha.flatten(0, 1).to(x.dtype), config.mask_dilation)
+    seen_mask = None
+    if seen is not None:
+        if seen.shape != alpha_shape:
+            raise ValueError(f"seen must be (B, V, 1, H, W), got {tuple(seen.shape)}")
+        if bool((seen < 1).any()):
+            seen_mask = seen.flatten(0, 1).to(x.dtype)
+            mask = seen_mask if mask is None else mask * seen_mask
     weights = loss_weights(config, step)
 
     mse = mse_loss(x, y, mask)
@@ -359,8 +373,8 @@ def stage2_loss(render: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor 
         if render_alpha is None or render_alpha.shape != alpha_shape:
             got = None if render_alpha is None else tuple(render_alpha.shape)
             raise ValueError(f"the alpha loss needs render_alpha (B, V, 1, H, W), got {got}")
-        value = F.mse_loss(render_alpha.flatten(0, 1).to(x.dtype),
-                           alpha.flatten(0, 1).to(x.dtype))
+        value = masked_mean((render_alpha.flatten(0, 1).to(x.dtype)
+                             - alpha.flatten(0, 1).to(x.dtype)).square(), seen_mask)
         total = total + weights["alpha"] * value
         parts["alpha"] = value.detach()
     if weights["depth"] > 0.0:

@@ -190,7 +190,8 @@ class GSLRMStage(Stage):
                                 batch["input_depth"], renders.depth, batch["target_depth"])
         total, _ = stage2_loss(renders.rgb, target, batch["target_alpha"], self.config.losses,
                                self.step, perceptual=self.perceptual, lpips=self.lpips,
-                               render_alpha=renders.alpha, depths=depths)
+                               render_alpha=renders.alpha, depths=depths,
+                               seen=batch["target_seen"])
         return total
 
     def _note_missing_depth(self, batch: dict[str, Any]) -> None:
