@@ -207,3 +207,39 @@ def test_presets_use_facelift_objective():
                                           target_latents="mode")
     with pytest.raises(Exception, match="snr_weighting"):
         load_train_mvdiff_config("tiny", {"snr_weighting": "diffusers"})
+
+
+def test_unseen_pixels_do_not_count_in_the_diffusion_loss(tiny_pipeline, monkeypatch):
+    """``seen`` all ones is FaceLift's loss exactly; with part of every view unseen, each
+    image's error is its mean over the seen latent pixels (area-pooled share as the weight), so
+    a prediction that differs only there costs nothing more."""
+    views = tiny_pipeline.rig.num_views
+    size = tiny_pipeline.rig.width
+    targets = torch.rand(1, views, 3, size, size, generator=torch.Generator().manual_seed(3))
+    prompts = tiny_pipeline.prompt_embeds.float()
+    scheduler = DDPMScheduler.from_config(tiny_pipeline.scheduler.config)
+    objective = Objective(target_latents="mode", snr_gamma=None)
+
+    class Fixed(torch.nn.Module):
+        """Predicts a fixed field, optionally changed in the bottom half of the latents."""
+
+        def __init__(self, bottom: float | None = None) -> None:
+            super().__init__()
+            self.bottom = bottom
+
+        def forward(self, sample, t, prompts, labels, poses):
+            out = torch.zeros(sample.shape[0], 4, *sample.shape[2:])
+            if self.bottom is not None:
+                out[..., sample.shape[-2] // 2:, :] = self.bottom
+            return out
+
+    def loss(model, seen=None):
+        return diffusion_loss(model, tiny_pipeline, scheduler, targets, None, prompts,
+                              torch.Generator().manual_seed(0), objective, seen=seen)
+
+    ones = torch.ones(1, views, 1, size, size)
+    assert torch.equal(loss(Fixed(), ones), loss(Fixed()))
+    seen = ones.clone()
+    seen[..., size // 2:, :] = 0.0  # each view's source image ended halfway down
+    assert float(loss(Fixed(5.0), seen)) == pytest.approx(float(loss(Fixed(), seen)), rel=1e-6)
+    assert float(loss(Fixed(5.0))) > float(loss(Fixed())) + 1.0

@@ -239,3 +239,30 @@ def test_random_pipeline_trains_at_its_own_size_not_the_rigs_source(mouse_datase
     assert pipe.native_size == 64 and (pipe.rig.width, pipe.rig.height) == (64, 64)
     sized = load_training_pipeline(cfg.model_copy(update={"image_size": 32}), None)
     assert (sized.rig.width, sized.rig.height) == (32, 32)
+
+
+def test_items_say_what_each_camera_saw(mouse_dataset, tmp_path):
+    """``seen`` is 0 where a view's crop ran past its source image (the sample record), 1
+    elsewhere, at the rig's resolution; the validation loss uses it as training does."""
+    import json
+
+    from mouselift.data.dataset_rig import rig_from_dataset
+    from mouselift.data.layout import read_split
+    from mouselift.data.sample import unseen_pixels
+
+    copy = tmp_path / "ds"
+    shutil.copytree(mouse_dataset, copy)
+    rig = rig_from_dataset(copy)
+    for name in read_split(copy, "train"):
+        record = json.loads((copy / name / "sample.json").read_text())
+        record["views"][2]["box"] = [-150.0, 100.0, 150.0, 400.0]
+        record["views"][2]["source_size"] = [576, 512]
+        (copy / name / "sample.json").write_text(json.dumps(record))
+    dataset = MultiViewDataset(copy, "train", rig)
+    item = dataset[0]
+    assert item["seen"].shape == (rig.num_views, 1, rig.height, rig.width)
+    expected = ~unseen_pixels([-150.0, 100.0, 150.0, 400.0], (576, 512), rig.width, rig.height)
+    view = [str(v) for v in rig.names].index("cam_002")
+    assert torch.equal(item["seen"][view, 0], torch.from_numpy(expected).float())
+    assert torch.equal(dataset.seen(0), item["seen"])
+    assert float(item["seen"][view].mean()) < 1.0

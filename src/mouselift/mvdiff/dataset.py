@@ -30,8 +30,10 @@ from .camera_embedding import relative_pose_features
 
 class MultiViewDataset(SplitDataset):
     """Items: ``targets`` ``(V, 3, H, W)`` composited views in rig order (view 0 = the input),
-    ``poses`` ``(V, 12)`` relative pose features of the sample's own cameras, ``background``
-    ``(3,)``, ``index``."""
+    ``poses`` ``(V, 12)`` relative pose features of the sample's own cameras, ``seen``
+    ``(V, 1, H, W)`` the share of each pixel its camera saw (0 where the crop ran past its source
+    image: :attr:`~mouselift.data.sample.SampleViews.unseen`), ``background`` ``(3,)``,
+    ``index``."""
 
     def __init__(self, dataset_dir: str | os.PathLike, split: str, rig: Rig, *,
                  backgrounds: list[str] | None = None,
@@ -58,16 +60,33 @@ class MultiViewDataset(SplitDataset):
     def _check(self, sample: str) -> None:
         self._in_rig_order(load_sample_views(self.root / sample), self.root / sample)
 
+    def _rig_views(self, index: int) -> SampleViews:
+        folder = self.root / self.samples[index]
+        return self._in_rig_order(load_sample_views(folder), folder)
+
+    def _at_rig_size(self, views: SampleViews) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(rgba (V, 4, H, W), seen (V, 1, H, W))`` at the rig's resolution."""
+        size = (self.rig.height, self.rig.width)
+        rgba = resize(views.rgba.permute(0, 3, 1, 2), *size)
+        seen = (~views.unseen_or_none)[:, None].float()
+        if seen.shape[-2:] != size:
+            seen = torch.nn.functional.interpolate(seen, size=size, mode="area")
+        return rgba, seen
+
     def load_views(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(rgba (V, 4, H, W) at the rig's resolution, poses (V, 12))`` of sample ``index``."""
-        folder = self.root / self.samples[index]
-        views = load_sample_views(folder)
-        views = self._in_rig_order(views, folder)
-        rgba = resize(views.rgba.permute(0, 3, 1, 2), self.rig.height, self.rig.width)
-        return rgba, relative_pose_features(views.cameras)
+        views = self._rig_views(index)
+        return self._at_rig_size(views)[0], relative_pose_features(views.cameras)
+
+    def seen(self, index: int) -> torch.Tensor:
+        """``(V, 1, H, W)`` float: the share of each pixel of sample ``index``'s views (rig
+        order, the rig's resolution) that its camera saw."""
+        return self._at_rig_size(self._rig_views(index))[1]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        rgba, poses = self.load_views(index)
+        views = self._rig_views(index)
+        rgba, seen = self._at_rig_size(views)
+        poses = relative_pose_features(views.cameras)
         rng = self.generator(index)
         background = torch.tensor(self.backgrounds[rng.integers(len(self.backgrounds))],
                                   dtype=torch.float32)
@@ -76,8 +95,8 @@ class MultiViewDataset(SplitDataset):
         rgb = ((rgba[:, :3] - 0.5) * contrast + 0.5) * brightness
         adjusted = torch.cat([rgb.clamp(0.0, 1.0), rgba[:, 3:4]], dim=1)
         targets = composite(adjusted, background, channels_last=False)
-        return {"targets": targets, "poses": poses, "background": background,
-                "index": torch.tensor(index)}
+        return {"targets": targets, "poses": poses, "seen": seen,
+                "background": background, "index": torch.tensor(index)}
 
 
 def training_views(dataset_dir: str | os.PathLike, split: str, rig: Rig, augment: Any,

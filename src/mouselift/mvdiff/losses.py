@@ -97,8 +97,15 @@ def condition_drop_masks(p: torch.Tensor, rate: float, rule: DropRule
 def diffusion_loss(model: torch.nn.Module, pipe: object, noise_scheduler: DDPMScheduler,
                    targets: torch.Tensor, poses: torch.Tensor | None, prompts: torch.Tensor,
                    generator: torch.Generator, objective: Objective | None = None, *,
-                   weight_dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                   weight_dtype: torch.dtype = torch.float32,
+                   seen: torch.Tensor | None = None) -> torch.Tensor:
     """Scalar loss of ``targets`` ``(B, V, 3, H, W)`` in [0, 1] (view 0 = the input view).
+
+    ``seen`` ``(B, V, 1, H, W)``: the share of each pixel its camera saw (the dataset's
+    ``seen``); where some is not, each image's error is the mean over its latent pixels
+    weighted by the share seen (area-pooled to the latents): a crop that ran past its source
+    image is unknown there, not background, so the model is free to go on drawing the mouse.
+    None or all ones: FaceLift's loss exactly.
 
     ``model`` is the :class:`~mouselift.mvdiff.camera_embedding.MultiViewDenoiser` (possibly
     wrapped by accelerate), ``pipe`` supplies the frozen VAE and CLIP parts, ``prompts`` is
@@ -134,7 +141,14 @@ def diffusion_loss(model: torch.nn.Module, pipe: object, noise_scheduler: DDPMSc
     flat_poses = poses.flatten(0, 1).to(device) if poses is not None else None
     prediction = model(model_input, t, prompts.repeat(objects, 1, 1),
                        labels.repeat_interleave(views, dim=0), flat_poses)
-    mse = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+    error = F.mse_loss(prediction.float(), target.float(), reduction="none")
+    if seen is not None and bool((seen < 1).any()):
+        weight = F.adaptive_avg_pool2d(seen.flatten(0, 1).to(device, torch.float32),
+                                       tuple(error.shape[-2:]))
+        mse = (error * weight).sum(dim=(1, 2, 3)) / (
+            error.shape[1] * weight.sum(dim=(1, 2, 3))).clamp_min(1e-12)
+    else:
+        mse = error.mean(dim=(1, 2, 3))
     weights = snr_loss_weights(compute_snr(noise_scheduler, t), objective.snr_gamma,
                                objective.snr_weighting, v_prediction)
     return (mse * weights).mean()
@@ -156,8 +170,9 @@ def evaluate_loss(pipe: object, dataset: MultiViewDataset, *, indices: Sequence[
         rgba, poses = dataset.load_views(i)
         targets = composite(rgba, WHITE, channels_last=False)
         use_poses = poses[None] if pipe.camera_embedding is not None else None
+        seen = dataset.seen(i)[None]
         for draw in range(draws):
             loss = diffusion_loss(model, pipe, noise_scheduler, targets[None], use_poses,
-                                  prompts, step_generator(seed, i, draw), objective)
+                                  prompts, step_generator(seed, i, draw), objective, seen=seen)
             total += float(loss)
     return total / (len(indices) * draws)

@@ -135,7 +135,7 @@ class MVDiffStage(Stage):
         poses = batch["poses"] if self.pipe.camera_embedding is not None else None
         return diffusion_loss(model, self.pipe, self.noise_scheduler, batch["targets"], poses,
                               self.prompts, generator, self.config.objective(),
-                              weight_dtype=self.weight_dtype)
+                              weight_dtype=self.weight_dtype, seen=batch["seen"])
 
     def validate(self, step: int, images: bool) -> Validation | None:
         """The objective on the validation samples with fixed draws; with ``images``, a grid of
