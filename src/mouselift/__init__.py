@@ -20,4 +20,4 @@ Conventions (axes, pixels, poses, quaternions, units): ``docs/conventions.md``.
 """
 
 #: The release; CHANGELOG.md lists what changed in each (pyproject.toml reads it from here).
-__version__ = "0.4.0"
+__version__ = "0.5.0"
