@@ -108,6 +108,23 @@ def test_a_checkpoint_saved_before_a_rename_resumes():
         check_resume(config, {"config": saved}, Path("ckpt"))
 
 
+def test_a_checkpoint_saved_before_a_key_was_added_resumes_at_its_default():
+    """A key the checkpoint's config lacks (added since, at any depth) counts as its default:
+    resuming with the default is allowed, with another value refused."""
+    from mouselift.gslrm.train_config import load_train_gslrm_config
+    from mouselift.train.checkpoints import CheckpointError
+    from mouselift.train.engine import check_resume
+
+    config = load_train_gslrm_config("tiny", {"dataset": "d", "output_dir": "o"})
+    saved = config.model_dump(mode="json")
+    del saved["losses"]["ignore_unseen"]
+    check_resume(config, {"config": saved}, Path("ckpt"))  # no error
+    changed = config.model_copy(update={"losses": config.losses.model_copy(
+        update={"ignore_unseen": False})})
+    with pytest.raises(CheckpointError, match="was trained with losses="):
+        check_resume(changed, {"config": saved}, Path("ckpt"))
+
+
 def test_unknown_preset_lists_known_ones():
     with pytest.raises(ConfigError, match="unknown prepare preset 'nope'"):
         load_config(Toy, "prepare", "nope")

@@ -325,3 +325,7 @@ def test_unseen_target_pixels_count_for_nothing():
         float((w * (r - t) ** 2).sum() / (3 * w.sum())), rel=1e-5)
     with pytest.raises(ValueError, match="seen must be"):
         stage2_loss(render, target, alpha, cfg, 0, render_alpha=rendered_alpha, seen=seen[0])
+    # losses.ignore_unseen false: those pixels count as background again
+    as_background = cfg.model_copy(update={"ignore_unseen": False})
+    assert torch.equal(stage2_loss(render, target, alpha, as_background, 0,
+                                   render_alpha=rendered_alpha, seen=seen)[0], plain)

@@ -243,3 +243,9 @@ def test_unseen_pixels_do_not_count_in_the_diffusion_loss(tiny_pipeline, monkeyp
     seen[..., size // 2:, :] = 0.0  # each view's source image ended halfway down
     assert float(loss(Fixed(5.0), seen)) == pytest.approx(float(loss(Fixed(), seen)), rel=1e-6)
     assert float(loss(Fixed(5.0))) > float(loss(Fixed())) + 1.0
+    # ignore_unseen false (the train config's key): those pixels count as background again
+    objective = Objective(target_latents="mode", snr_gamma=None, ignore_unseen=False)
+    assert torch.equal(loss(Fixed(5.0), seen), loss(Fixed(5.0)))
+    config = load_train_mvdiff_config("tiny", {"ignore_unseen": False})
+    assert config.objective().ignore_unseen is False
+    assert load_train_mvdiff_config("tiny").objective().ignore_unseen is True

@@ -97,6 +97,11 @@ class GSLRMLossConfig(StrictModel):
                          "the target views, over pixels with a target depth")
     masked: bool = Field(False, description="average every loss over mouse pixels only "
                          "(mask = target alpha)")
+    ignore_unseen: bool = Field(True, description="average every image term and the alpha "
+                                "term over the pixels each target's camera saw (where a crop ran "
+                                "past its source image it is unknown, not background); with "
+                                "nothing unseen, FaceLift's data, FaceLift's loss exactly; "
+                                "false: background")
     mask_dilation: int = Field(0, ge=0, description="grow the mask by this many pixels first")
     l2_warmup_steps: int = Field(500, ge=0, description="before this step the perceptual and "
                                  "LPIPS weights count as 0 (FaceLift's)")
@@ -310,7 +315,8 @@ def stage2_loss(render: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor 
     """The weighted Stage-2 loss of renders against targets, ``(B, V, 3, H, W)`` in [0, 1].
 
     ``seen`` ``(B, V, 1, H, W)``: the share of each target pixel its camera saw (the dataset's
-    ``target_seen``); where it is below one, every image term and the alpha term are averaged
+    ``target_seen``); where it is below one and ``config.ignore_unseen``, every image term and
+    the alpha term are averaged
     over the seen pixels only (the mask of the masked losses, multiplied by it) — a crop that ran
     past its source image is unknown there, not background. None, or all ones: FaceLift's loss
     exactly.
@@ -338,7 +344,7 @@ def stage2_loss(render: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor 
     if config.masked:
         mask = dilate_mask(alpha.flatten(0, 1).to(x.dtype), config.mask_dilation)
     seen_mask = None
-    if seen is not None:
+    if seen is not None and config.ignore_unseen:
         if seen.shape != alpha_shape:
             raise ValueError(f"seen must be (B, V, 1, H, W), got {tuple(seen.shape)}")
         if bool((seen < 1).any()):

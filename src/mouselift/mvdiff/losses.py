@@ -57,6 +57,7 @@ class Objective:
     condition_drop_rule: DropRule = "facelift"
     target_latents: TargetLatents = "sample"
     noise_level: int = 0
+    ignore_unseen: bool = True
 
     def __post_init__(self) -> None:
         if self.snr_weighting not in ("facelift", "v-prediction"):
@@ -102,10 +103,10 @@ def diffusion_loss(model: torch.nn.Module, pipe: object, noise_scheduler: DDPMSc
     """Scalar loss of ``targets`` ``(B, V, 3, H, W)`` in [0, 1] (view 0 = the input view).
 
     ``seen`` ``(B, V, 1, H, W)``: the share of each pixel its camera saw (the dataset's
-    ``seen``); where some is not, each image's error is the mean over its latent pixels
-    weighted by the share seen (area-pooled to the latents): a crop that ran past its source
-    image is unknown there, not background, so the model is free to go on drawing the mouse.
-    None or all ones: FaceLift's loss exactly.
+    ``seen``); where some is not and ``objective.ignore_unseen``, each image's error is the mean
+    over its latent pixels weighted by the share seen (area-pooled to the latents): a crop that
+    ran past its source image is unknown there, not background, so the model is free to go on
+    drawing the mouse. None or all ones: FaceLift's loss exactly.
 
     ``model`` is the :class:`~mouselift.mvdiff.camera_embedding.MultiViewDenoiser` (possibly
     wrapped by accelerate), ``pipe`` supplies the frozen VAE and CLIP parts, ``prompts`` is
@@ -142,7 +143,7 @@ def diffusion_loss(model: torch.nn.Module, pipe: object, noise_scheduler: DDPMSc
     prediction = model(model_input, t, prompts.repeat(objects, 1, 1),
                        labels.repeat_interleave(views, dim=0), flat_poses)
     error = F.mse_loss(prediction.float(), target.float(), reduction="none")
-    if seen is not None and bool((seen < 1).any()):
+    if seen is not None and objective.ignore_unseen and bool((seen < 1).any()):
         weight = F.adaptive_avg_pool2d(seen.flatten(0, 1).to(device, torch.float32),
                                        tuple(error.shape[-2:]))
         mse = (error * weight).sum(dim=(1, 2, 3)) / (

@@ -85,6 +85,10 @@ class TrainMVDiffConfig(TrainLoopConfig):
         "sample", description="target views' VAE latents: a posterior 'sample' (FaceLift's) or "
         "its 'mode'")
     noise_level: int = Field(0, ge=0, description="unCLIP noise level of the CLIP embedding")
+    ignore_unseen: bool = Field(
+        True, description="average each view's error over the latent pixels its camera saw "
+        "(where a crop ran past its source image the view is unknown, not background); with "
+        "nothing unseen, FaceLift's data, FaceLift's loss exactly; false: background")
     augment: AugmentConfig = AugmentConfig()
 
     # validation (cadence: TrainLoopConfig.validate_every)
@@ -121,7 +125,8 @@ class TrainMVDiffConfig(TrainLoopConfig):
         return Objective(snr_gamma=self.snr_gamma, snr_weighting=self.snr_weighting,
                          condition_drop=self.condition_drop,
                          condition_drop_rule=self.condition_drop_rule,
-                         target_latents=self.target_latents, noise_level=self.noise_level)
+                         target_latents=self.target_latents, noise_level=self.noise_level,
+                         ignore_unseen=self.ignore_unseen)
 
 
 #: Keys that may change between a run and its resumption.

@@ -97,10 +97,21 @@ def flat_hparams(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
             for name, value in flat_keys(config, prefix).items()}
 
 
+def _with_added_keys(saved: Any, defaults: Any) -> Any:
+    """``saved`` (a dumped config) with each key it lacks — added to the config since it was
+    saved — at its default, at every depth."""
+    if not isinstance(saved, dict) or not isinstance(defaults, dict):
+        return saved
+    return {**{k: v for k, v in defaults.items() if k not in saved},
+            **{k: _with_added_keys(v, defaults.get(k)) for k, v in saved.items()}}
+
+
 def check_resume(config: TrainLoopConfig, state: dict[str, Any], where: Path) -> None:
     """Refuse to resume with a setting (other than a runtime key) that differs from the
-    checkpoint's."""
-    saved = config.comparable(upgrade_renamed_keys(type(config), state.get("config", {})))
+    checkpoint's. A key the checkpoint's config lacks (added since) counts as its default."""
+    defaults = type(config).model_construct().model_dump(mode="json")
+    saved = config.comparable(_with_added_keys(
+        upgrade_renamed_keys(type(config), state.get("config", {})), defaults))
     now = config.comparable(config.model_dump(mode="json"))
     for key in sorted(set(saved) | set(now)):
         if saved.get(key) != now.get(key):
