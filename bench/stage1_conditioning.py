@@ -33,14 +33,13 @@ from mouselift.data.layout import read_split
 from mouselift.data.sample import SampleViews, load_sample_views
 from mouselift.flows.infer import builtin_or_given
 from mouselift.flows.lift import LiftModels
-from mouselift.metrics.image import silhouette_on_white
+from mouselift.metrics.image import silhouette_iou, silhouette_on_white
 
 
 def _iou(predicted: np.ndarray, real: np.ndarray, unseen: np.ndarray) -> float:
-    """Silhouette IoU over what the camera saw (as ``eval`` scores)."""
-    predicted = predicted & ~unseen
-    union = np.logical_or(predicted, real).sum()
-    return float(np.logical_and(predicted, real).sum() / union) if union else 1.0
+    """Silhouette IoU over what the camera saw (as ``eval`` scores); 1 for two empty ones."""
+    iou = silhouette_iou((predicted & ~unseen).astype(np.float32), real.astype(np.float32))
+    return 1.0 if iou is None else iou
 
 
 def _mirrored(views: SampleViews) -> SampleViews:

@@ -90,11 +90,9 @@ class SampleViews:
             return self
         rgba = resize_rgba(self.rgba, height, width)
         cameras = [c.resize(width, height) for c in self.cameras]
-        unseen = None
-        if self.unseen is not None:  # a pixel is unseen where most of it was
-            area = torch.nn.functional.interpolate(self.unseen[:, None].float(),
-                                                   size=(height, width), mode="area")
-            unseen = area[:, 0] > 0.5
+        unseen = None  # a pixel is unseen where most of it was
+        if self.unseen is not None:
+            unseen = self.seen_share(height, width)[:, 0] < 0.5
         return SampleViews(rgba.contiguous(), cameras, list(self.names), unseen)
 
     @property
@@ -103,6 +101,15 @@ class SampleViews:
         if self.unseen is not None:
             return self.unseen
         return torch.zeros(self.rgba.shape[:3], dtype=torch.bool)
+
+    def seen_share(self, height: int, width: int) -> torch.Tensor:
+        """float32 ``(V, 1, height, width)``: the share of each pixel, at that size (area
+        resampling, edges onto edges), that its camera saw — 1 where :attr:`unseen` says
+        nothing."""
+        seen = (~self.unseen_or_none)[:, None].float()
+        if seen.shape[-2:] != (height, width):
+            seen = torch.nn.functional.interpolate(seen, size=(height, width), mode="area")
+        return seen
 
     @staticmethod
     def concat(parts: list[SampleViews]) -> SampleViews:
@@ -196,12 +203,9 @@ def _recorded_unseen(sample_dir: Path, names: list[str], width: int, height: int
     view's crop, or no view has an unseen pixel. Held-out views of a record without their
     source size take the sample's cameras' one when those agree (one recording, one size)."""
     in_eval = sample_dir.name == EVAL_DIR and (sample_dir.parent / RECORD_FILE).is_file()
-    path = (sample_dir.parent if in_eval else sample_dir) / RECORD_FILE
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict):
+        record = load_sample_record(sample_dir.parent if in_eval else sample_dir)
+    except SampleError:
         return None
     rig_views = [v for v in record.get("views") or [] if isinstance(v, dict)]
     sizes = {tuple(s) for s in (_view_source_size(v, None) for v in rig_views) if s}

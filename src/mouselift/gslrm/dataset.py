@@ -81,7 +81,6 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from ..config import StrictModel
@@ -238,9 +237,7 @@ class GSLRMDataset(SplitDataset):
             alpha = rgba[..., 3:4].permute(0, 3, 1, 2)
             rgb = resize(rgb.contiguous(), height, width).clamp(0.0, 1.0)
             alpha = resize(alpha.contiguous(), height, width).clamp(0.0, 1.0)
-            seen = (~sub.unseen_or_none)[:, None].float()
-            if seen.shape[-2:] != (height, width):
-                seen = F.interpolate(seen, size=(height, width), mode="area")
+            seen = sub.seen_share(height, width)
             cams = [c if c.size == (width, height) else c.resize(width, height)
                     for c in sub.cameras]
             k, c2w = cameras_to_tensors(cams)

@@ -316,10 +316,9 @@ def stage2_loss(render: torch.Tensor, target: torch.Tensor, alpha: torch.Tensor 
 
     ``seen`` ``(B, V, 1, H, W)``: the share of each target pixel its camera saw (the dataset's
     ``target_seen``); where it is below one and ``config.ignore_unseen``, every image term and
-    the alpha term are averaged
-    over the seen pixels only (the mask of the masked losses, multiplied by it) — a crop that ran
-    past its source image is unknown there, not background. None, or all ones: FaceLift's loss
-    exactly.
+    the alpha term are averaged over the seen pixels only (the mask of the masked losses,
+    multiplied by it) — a crop that ran past its source image is unknown there, not background.
+    None, or all ones: FaceLift's loss exactly.
 
     ``alpha`` ``(B, V, 1, H, W)``: the target masks (needed when ``config.masked`` or
     ``config.alpha``); ``render_alpha`` (same shape): the renders' accumulated opacity (needed

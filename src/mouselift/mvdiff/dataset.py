@@ -67,11 +67,7 @@ class MultiViewDataset(SplitDataset):
     def _at_rig_size(self, views: SampleViews) -> tuple[torch.Tensor, torch.Tensor]:
         """``(rgba (V, 4, H, W), seen (V, 1, H, W))`` at the rig's resolution."""
         size = (self.rig.height, self.rig.width)
-        rgba = resize(views.rgba.permute(0, 3, 1, 2), *size)
-        seen = (~views.unseen_or_none)[:, None].float()
-        if seen.shape[-2:] != size:
-            seen = torch.nn.functional.interpolate(seen, size=size, mode="area")
-        return rgba, seen
+        return resize(views.rgba.permute(0, 3, 1, 2), *size), views.seen_share(*size)
 
     def load_views(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(rgba (V, 4, H, W) at the rig's resolution, poses (V, 12))`` of sample ``index``."""
